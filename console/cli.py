@@ -1,0 +1,144 @@
+"""The ``tierdesk`` command: a thin typer shell over ``core``.
+
+Each command module under ``console/commands`` registers its commands here.
+Errors a user can fix (:class:`core.errors.TierdeskError`) become one line on
+stderr and exit code 2; anything else is logged to a file and reported in one
+line, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from console.common import DbOption
+
+
+class TierdeskGroup(TyperGroup):
+    """The root group: turns every failure into a clean message and exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from core.errors import TierdeskError
+
+        try:
+            return super().invoke(ctx)
+        except TierdeskError as exc:
+            report_error(exc)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            from console.common import err
+
+            err().print("interrupted")
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # a bug: keep the details, spare the user the traceback
+            if type(exc).__module__.startswith("typer"):
+                raise
+            report_crash(exc)
+            raise typer.Exit(2) from None
+
+
+def report_error(exc: Any) -> None:
+    from rich.markup import escape
+
+    from console.common import err
+
+    problems = getattr(exc, "problems", None) or [exc.message]
+    if len(problems) > 1:
+        err().print(f"[bold red]error:[/] {escape(exc.message)}")
+        for problem in problems:
+            err().print(f"  {escape(problem)}")
+    else:
+        err().print(f"[bold red]error:[/] {escape(problems[0])}")
+    if exc.hint:
+        err().print(f"[dim]{escape(exc.hint)}[/]")
+
+
+def report_crash(exc: BaseException) -> None:
+    import traceback
+
+    from platformdirs import user_log_path
+    from rich.markup import escape
+
+    from console.common import err
+
+    log_dir = user_log_path("tierdesk", appauthor=False)
+    log_file = log_dir / "crash.log"
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "a", encoding="utf-8") as handle:
+            handle.write("".join(traceback.format_exception(exc)) + "\n")
+        where = f"The details are in {log_file}."
+    except OSError:
+        where = "The details could not be written to a log file."
+    err().print(
+        f"[bold red]internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}\n"
+        f"[dim]This is a bug in tierdesk, not in your data. {escape(where)} "
+        "Transactions in progress were rolled back.[/]"
+    )
+
+
+app = typer.Typer(
+    name="tierdesk",
+    cls=TierdeskGroup,
+    help="A terminal operations console for a shop's customer base. "
+    "Run without a command to open the console.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from core import __version__
+
+        typer.echo(f"tierdesk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: DbOption = None,
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """Open the console on the store (or run one of the commands below)."""
+    if ctx.invoked_subcommand is None:
+        from console.commands.console_cmd import open_console
+
+        open_console(db)
+
+
+def _register() -> None:
+    from console.commands import admin, console_cmd, data, demo
+
+    for module in (admin, data, demo, console_cmd):
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""The store's schema and its forward migrations.
+
+Migrations run through sqlite-utils' ``Migrations`` (each one atomic with its
+record in ``_sqlite_migrations``); ``PRAGMA user_version`` mirrors how many
+have run, so a store written by a newer tierdesk is refused instead of being
+misread. Money is integer cents; instants are Unix seconds (UTC); shop days
+are ISO dates.
+
+``changes`` logs the rowid of every updated or deleted customer, order and
+event (by trigger, so even an outside tool's edits are seen): the columnar
+read path (``core.fastread``) patches its copy from it instead of re-reading
+whole tables.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:  # sqlite_utils costs ~0.2 s to import: only migrations need it
+    from sqlite_utils import Database
+
+_V1 = [
+    """CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )""",
+    """CREATE TABLE users (
+        login TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('owner', 'operator', 'support', 'viewer')),
+        added_by TEXT NOT NULL,
+        added_at INTEGER NOT NULL
+    )""",
+    """CREATE TABLE customers (
+        id INTEGER PRIMARY KEY,
+        customer_id TEXT NOT NULL UNIQUE,
+        name TEXT,
+        email TEXT,
+        phone TEXT,
+        region TEXT,
+        timezone TEXT,
+        signed_up_at INTEGER,
+        -- consent per channel: 1 opted in, 0 not given, -1 opted out
+        accepts_email INTEGER NOT NULL DEFAULT 0 CHECK (accepts_email IN (-1, 0, 1)),
+        accepts_sms INTEGER NOT NULL DEFAULT 0 CHECK (accepts_sms IN (-1, 0, 1)),
+        accepts_push INTEGER NOT NULL DEFAULT 0 CHECK (accepts_push IN (-1, 0, 1)),
+        accepts_wecom INTEGER NOT NULL DEFAULT 0 CHECK (accepts_wecom IN (-1, 0, 1)),
+        created_at INTEGER NOT NULL,
+        source TEXT
+    )""",
+    "CREATE INDEX customers_email ON customers (email)",
+    "CREATE INDEX customers_phone ON customers (phone)",
+    "CREATE INDEX customers_name ON customers (name COLLATE NOCASE)",
+    """CREATE TABLE orders (
+        id INTEGER PRIMARY KEY,
+        order_id TEXT NOT NULL UNIQUE,
+        customer INTEGER NOT NULL REFERENCES customers (id),
+        placed_at INTEGER NOT NULL,
+        total_cents INTEGER NOT NULL CHECK (total_cents >= 0),
+        discount_cents INTEGER NOT NULL DEFAULT 0 CHECK (discount_cents >= 0),
+        refunded_cents INTEGER NOT NULL DEFAULT 0 CHECK (refunded_cents >= 0),
+        status TEXT NOT NULL DEFAULT 'paid'
+            CHECK (status IN ('paid', 'pending', 'cancelled', 'voided', 'test', 'staff')),
+        category TEXT,
+        import_id INTEGER
+    )""",
+    "CREATE INDEX orders_customer ON orders (customer, placed_at)",
+    """CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        customer INTEGER NOT NULL REFERENCES customers (id),
+        kind TEXT NOT NULL
+            CHECK (kind IN ('view', 'cart', 'favorite', 'share', 'review', 'live', 'community')),
+        at INTEGER NOT NULL,
+        category TEXT NOT NULL DEFAULT '',
+        import_id INTEGER,
+        UNIQUE (customer, kind, at, category)
+    )""",
+    """CREATE TABLE consent_events (
+        id INTEGER PRIMARY KEY,
+        customer INTEGER NOT NULL REFERENCES customers (id),
+        channel TEXT NOT NULL CHECK (channel IN ('email', 'sms', 'push', 'wecom')),
+        state INTEGER NOT NULL CHECK (state IN (-1, 0, 1)),
+        source TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        note TEXT
+    )""",
+    "CREATE INDEX consent_events_customer ON consent_events (customer, at)",
+    """CREATE TABLE refreshes (
+        id INTEGER PRIMARY KEY,
+        as_of TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        lookback_days INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        population INTEGER NOT NULL DEFAULT 0,
+        scored INTEGER NOT NULL DEFAULT 0,
+        method TEXT NOT NULL DEFAULT '{}',
+        cut_points TEXT NOT NULL DEFAULT '{}',
+        counts TEXT NOT NULL DEFAULT '{}',
+        config_hash TEXT NOT NULL,
+        actor TEXT
+    )""",
+    """CREATE TABLE customer_state (
+        customer INTEGER PRIMARY KEY REFERENCES customers (id),
+        refresh_id INTEGER NOT NULL REFERENCES refreshes (id),
+        as_of TEXT NOT NULL,
+        first_order_day TEXT,
+        last_order_day TEXT,
+        recency_days INTEGER,
+        frequency INTEGER NOT NULL DEFAULT 0,
+        monetary_cents INTEGER NOT NULL DEFAULT 0,
+        aov_cents INTEGER,
+        r_score INTEGER,
+        f_score INTEGER,
+        m_score INTEGER,
+        segment TEXT NOT NULL,
+        lifecycle TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '',
+        churn_risk REAL,
+        clv_cents INTEGER
+    )""",
+    "CREATE INDEX customer_state_segment ON customer_state (segment)",
+    """CREATE TABLE tier_events (
+        id INTEGER PRIMARY KEY,
+        customer INTEGER NOT NULL REFERENCES customers (id),
+        model TEXT NOT NULL,
+        from_segment TEXT,
+        to_segment TEXT NOT NULL,
+        refresh_id INTEGER NOT NULL REFERENCES refreshes (id),
+        as_of TEXT NOT NULL
+    )""",
+    "CREATE INDEX tier_events_customer ON tier_events (customer, id)",
+    "CREATE INDEX tier_events_refresh ON tier_events (refresh_id)",
+    """CREATE TABLE lifecycle_events (
+        id INTEGER PRIMARY KEY,
+        customer INTEGER NOT NULL REFERENCES customers (id),
+        from_stage TEXT,
+        to_stage TEXT NOT NULL,
+        refresh_id INTEGER NOT NULL REFERENCES refreshes (id),
+        as_of TEXT NOT NULL
+    )""",
+    "CREATE INDEX lifecycle_events_customer ON lifecycle_events (customer, id)",
+    """CREATE TABLE tag_events (
+        id INTEGER PRIMARY KEY,
+        customer INTEGER NOT NULL REFERENCES customers (id),
+        tag TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('added', 'removed')),
+        source TEXT NOT NULL,
+        manual INTEGER NOT NULL DEFAULT 0,
+        at INTEGER NOT NULL,
+        as_of TEXT,
+        refresh_id INTEGER REFERENCES refreshes (id),
+        note TEXT
+    )""",
+    "CREATE INDEX tag_events_customer ON tag_events (customer, id)",
+    """CREATE TABLE manual_tags (
+        customer INTEGER NOT NULL REFERENCES customers (id),
+        tag TEXT NOT NULL,
+        added_by TEXT NOT NULL,
+        added_at INTEGER NOT NULL,
+        note TEXT,
+        PRIMARY KEY (customer, tag)
+    )""",
+    """CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT,
+        details TEXT NOT NULL DEFAULT '{}',
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    )""",
+    """CREATE TABLE imports (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        file TEXT NOT NULL,
+        format TEXT NOT NULL,
+        encoding TEXT,
+        actor TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        rows INTEGER NOT NULL DEFAULT 0,
+        inserted INTEGER NOT NULL DEFAULT 0,
+        updated INTEGER NOT NULL DEFAULT 0,
+        unchanged INTEGER NOT NULL DEFAULT 0,
+        rejected INTEGER NOT NULL DEFAULT 0,
+        customers_created INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL
+    )""",
+    """CREATE TABLE import_rejects (
+        id INTEGER PRIMARY KEY,
+        import_id INTEGER NOT NULL REFERENCES imports (id),
+        file TEXT NOT NULL,
+        line INTEGER,
+        field TEXT,
+        reason TEXT NOT NULL,
+        raw TEXT
+    )""",
+    "CREATE INDEX import_rejects_import ON import_rejects (import_id, line)",
+    """CREATE TABLE changes (
+        seq INTEGER PRIMARY KEY,
+        tbl TEXT NOT NULL,
+        row INTEGER NOT NULL
+    )""",
+]
+
+for _table in ("customers", "orders", "events"):
+    _V1.append(
+        f"""CREATE TRIGGER {_table}_updated AFTER UPDATE ON {_table} BEGIN
+            INSERT INTO changes (tbl, row) VALUES ('{_table}', old.id);
+        END"""
+    )
+    _V1.append(
+        f"""CREATE TRIGGER {_table}_deleted AFTER DELETE ON {_table} BEGIN
+            INSERT INTO changes (tbl, row) VALUES ('{_table}', old.id);
+        END"""
+    )
+
+
+def _statements(statements: list[str]) -> Callable[["Database"], None]:
+    def apply(db: "Database") -> None:
+        for statement in statements:
+            db.execute(statement)
+
+    return apply
+
+
+# Append only: a migration that has shipped is never edited.
+MIGRATIONS: list[tuple[str, Callable[["Database"], None]]] = [
+    ("m001_initial", _statements(_V1)),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(db: "Database") -> int:
+    """Apply pending migrations; return the schema version now in force."""
+    from sqlite_utils import Migrations
+
+    migrations = Migrations("tierdesk")
+    for name, apply in MIGRATIONS:
+        migrations(name=name)(apply)
+    migrations.apply(db)
+    version = len(migrations.applied(db))
+    db.execute(f"PRAGMA user_version = {version}")
+    return version

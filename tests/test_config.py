@@ -1,0 +1,58 @@
+import pytest
+
+from core.config import Config, ConfigError, default_config_text, parse_config
+
+
+def test_default_text_parses_to_the_default_policy():
+    parsed = parse_config(default_config_text("UTC"))
+    assert parsed.policy() == Config().policy()
+    assert parsed.hash == Config().hash
+
+
+def test_comments_and_order_do_not_change_the_hash():
+    a = parse_config('language = "zh"\n[send]\nattribution_days = 5\n')
+    b = parse_config('# hi\n[send]\nattribution_days = 5 # x\n\nlanguage = "zh"\n'.replace(
+        '[send]\nattribution_days = 5 # x\n\nlanguage = "zh"\n', 'language = "zh"\n[send]\nattribution_days = 5 # x\n'))
+    assert a.hash == b.hash
+    assert a.hash != Config().hash
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('timezone = "Mars/Olympus"', "line 1: timezone: unknown time zone"),
+        ("[rfm]\nf_cutoffs = [2, 2, 4, 6]", "line 2: rfm.f_cutoffs: must be strictly increasing"),
+        ("[rfm]\nlookback_days = 0", "line 2: rfm.lookback_days: must be at least 1"),
+        ('[rfm]\nmodel = "nope"', "line 2: rfm.model: unknown model 'nope'"),
+        ('[[caps]]\nchannel = "sms"\nmax = 1\nper = "fortnight"', "line 4: caps[0].per: expected one of day, week, month"),
+        ('[[caps]]\nchannel = "sms"\nper = "day"', "caps[0].max: missing"),
+        ('[quiet_hours]\nstart = "9pm"', "line 2: quiet_hours.start: expected a time as HH:MM"),
+        ("[send]\ndrop_tolerance = 2", "line 2: send.drop_tolerance: must be between 0.0 and 1.0"),
+        ("[lifecycle]\ndormant_days = 100", "lifecycle.churned_days: must be greater than dormant_days"),
+        ('[delivery]\nwebhook_url = "ftp://x"', "line 2: delivery.webhook_url: expected an http"),
+        ('[[segments.mine]]\nname = "VIP"\nr = "5-4"', "line 3: segments.mine[0].r: range runs backwards"),
+        ("language = ", "not valid TOML"),
+    ],
+)
+def test_each_bad_value_is_named_with_its_line(text, expected):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_all_problems_are_reported_at_once():
+    with pytest.raises(ConfigError) as caught:
+        parse_config('language = "fr"\nbogus = 1\n[tags]\ncart_days = "x"\n')
+    assert len(caught.value.problems) == 3
+
+
+def test_custom_map_warns_about_overlaps_and_gaps_by_cell():
+    config = parse_config(
+        '[rfm]\nmodel = "mine"\n'
+        '[[segments.mine]]\nname = "Top"\nr = "4-5"\nf = "4-5"\n'
+        '[[segments.mine]]\nname = "Recent"\nr = "5"\n'
+    )
+    assert config.rfm.model == "mine"
+    overlap, gap = config.warnings
+    assert "R5F4-5 (Top > Recent)" in overlap
+    assert gap.endswith("R1F1-5, R2F1-5, R3F1-5, R4F1-3")
