@@ -99,13 +99,16 @@ _V1 = [
         config_hash TEXT NOT NULL,
         actor TEXT
     )""",
+    # The current reading. Only what changes when the customer's story changes
+    # is stored, so a daily refresh rewrites the few rows that moved; values
+    # that follow from the as-of (recency, churn risk, CLV) are derived on
+    # read (the customer_reading view, core.reading).
     """CREATE TABLE customer_state (
         customer INTEGER PRIMARY KEY REFERENCES customers (id),
         refresh_id INTEGER NOT NULL REFERENCES refreshes (id),
-        as_of TEXT NOT NULL,
+        first_refresh_id INTEGER NOT NULL REFERENCES refreshes (id),
         first_order_day TEXT,
         last_order_day TEXT,
-        recency_days INTEGER,
         frequency INTEGER NOT NULL DEFAULT 0,
         monetary_cents INTEGER NOT NULL DEFAULT 0,
         aov_cents INTEGER,
@@ -114,11 +117,14 @@ _V1 = [
         m_score INTEGER,
         segment TEXT NOT NULL,
         lifecycle TEXT NOT NULL,
-        tags TEXT NOT NULL DEFAULT '',
-        churn_risk REAL,
-        clv_cents INTEGER
+        tags TEXT NOT NULL DEFAULT ''
     )""",
     "CREATE INDEX customer_state_segment ON customer_state (segment)",
+    """CREATE VIEW customer_reading AS
+        SELECT s.*, r.as_of,
+               CAST(julianday(r.as_of) - julianday(s.last_order_day) AS INTEGER) AS recency_days
+        FROM customer_state AS s,
+             (SELECT as_of FROM refreshes ORDER BY id DESC LIMIT 1) AS r""",
     """CREATE TABLE tier_events (
         id INTEGER PRIMARY KEY,
         customer INTEGER NOT NULL REFERENCES customers (id),

@@ -1,0 +1,126 @@
+"""Rule tags, computed at every refresh (DESIGN "Tags").
+
+Each rule is a named polars expression over one customer's facts; a tag is
+present when its expression is true. Manual tags live beside them
+(``manual_tags``) and are never touched by a refresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from core.config import TagsConfig
+
+SOCIAL_KINDS = ("share", "review")
+KOC_KINDS = ("share", "review", "live", "community")
+AFFINITY_PREFIX = "affinity:"
+
+
+@dataclass(frozen=True)
+class TagRule:
+    name: str
+    describe: str
+    expr: pl.Expr
+
+
+def rules(config: TagsConfig, median_aov: float) -> list[TagRule]:
+    """The fixed-name rules. ``affinity:<category>`` is added separately."""
+    freq = pl.col("frequency")
+    discounted_share = pl.col("discounted") / freq
+    return [
+        TagRule(
+            "price-sensitive",
+            f"at least {config.price_sensitive_share:.0%} of the window's orders had a discount",
+            (freq >= 1) & (discounted_share >= config.price_sensitive_share),
+        ),
+        TagRule(
+            "quality-seeker",
+            f"AOV at least {config.quality_aov_multiple:g}x the median AOV ({median_aov / 100:.2f}) "
+            f"and at most {config.quality_max_discount_share:.0%} of orders discounted",
+            (freq >= 1)
+            & (pl.col("aov") >= config.quality_aov_multiple * median_aov)
+            & (discounted_share <= config.quality_max_discount_share),
+        ),
+        TagRule(
+            "social-sharer",
+            f"{config.social_min_events}+ shares or reviews in the last {config.social_days} days",
+            pl.col("social_events") >= config.social_min_events,
+        ),
+        TagRule(
+            "cart-abandoner",
+            f"a cart in the last {config.cart_days} days and no order since",
+            pl.col("last_cart_at").is_not_null()
+            & (pl.col("last_cart_at") > pl.col("last_order_at").fill_null(-1)),
+        ),
+        TagRule(
+            "high-value-dormant",
+            f"M score {config.high_value_min_m_score}+ and no order for "
+            f"{config.high_value_dormant_days}+ days",
+            (pl.col("m_score") >= config.high_value_min_m_score)
+            & (pl.col("recency_days") >= config.high_value_dormant_days),
+        ),
+        TagRule(
+            "koc-candidate",
+            f"{config.koc_min_social}+ shares, reviews, lives or community posts in "
+            f"{config.social_days} days and {config.koc_min_orders}+ orders in the window",
+            (pl.col("koc_events") >= config.koc_min_social) & (freq >= config.koc_min_orders),
+        ),
+    ]
+
+
+def affinity_describe(config: TagsConfig) -> str:
+    return (f"{config.affinity_min_orders}+ orders in the window and at least "
+            f"{config.affinity_share:.0%} of them in one category")
+
+
+def event_facts(events: pl.LazyFrame, as_of_day: int, config: TagsConfig) -> pl.LazyFrame:
+    """Per customer: social and KOC event counts, and the latest recent cart."""
+    social_start = as_of_day - config.social_days + 1
+    cart_start = as_of_day - config.cart_days + 1
+    recent = events.filter(pl.col("day").is_between(min(social_start, cart_start), as_of_day))
+    kind = pl.col("kind").cast(pl.String)
+    in_social = pl.col("day") >= social_start
+    return recent.with_columns(
+        social=in_social & kind.is_in(SOCIAL_KINDS),
+        koc=in_social & kind.is_in(KOC_KINDS),
+        cart_at=pl.when((kind == "cart") & (pl.col("day") >= cart_start)).then("at"),
+    ).group_by("customer").agg(
+        social_events=pl.col("social").sum().cast(pl.Int32),
+        koc_events=pl.col("koc").sum().cast(pl.Int32),
+        last_cart_at=pl.col("cart_at").max(),
+    )
+
+
+def affinity(orders: pl.LazyFrame, as_of_day: int, lookback_days: int, config: TagsConfig) -> pl.LazyFrame:
+    """Per customer with enough orders: the category holding most of them.
+
+    Ties go to the alphabetically first category, so the tag is stable.
+    """
+    from core.rfm import qualifying
+
+    window_start = as_of_day - lookback_days + 1
+    counted = (
+        orders.filter(qualifying() & pl.col("day").is_between(window_start, as_of_day)
+                      & pl.col("category").is_not_null())
+        .with_columns(category=pl.col("category").cast(pl.String))
+        .group_by("customer", "category")
+        .agg(n=pl.len())
+    )
+    return (
+        counted.with_columns(total=pl.col("n").sum().over("customer"))
+        .filter(pl.col("total") >= config.affinity_min_orders)
+        .sort(["customer", "n", "category"], descending=[False, True, False])
+        .group_by("customer", maintain_order=True)
+        .agg(top_category=pl.col("category").first(), top_n=pl.col("n").first(), total=pl.col("total").first())
+        .filter(pl.col("top_n") >= config.affinity_share * pl.col("total"))
+        .select("customer", affinity_tag=pl.lit(AFFINITY_PREFIX) + pl.col("top_category"))
+    )
+
+
+def tag_list(config: TagsConfig, median_aov: float) -> pl.Expr:
+    """All rule tags of a customer as a sorted list."""
+    parts = [pl.when(rule.expr.fill_null(False)).then(pl.lit(rule.name)) for rule in rules(config, median_aov)]
+    parts.append(pl.col("affinity_tag"))
+    return pl.concat_list(parts).list.drop_nulls().list.sort()
