@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from core.contacts import normalize_email, normalize_phone
 from core.store import Store
 
 UTC = ZoneInfo("UTC")
@@ -31,7 +32,7 @@ class Shop:
                 "INSERT INTO customers (customer_id, name, email, phone, region, timezone, signed_up_at, "
                 "accepts_email, accepts_sms, accepts_push, accepts_wecom, created_at, source) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 'test')",
-                (customer_id, name or customer_id, email, phone, region, timezone,
+                (customer_id, name or customer_id, normalize_email(email), normalize_phone(phone), region, timezone,
                  at(signed_up, 9, self.zone) if signed_up else None,
                  consent.get("email", 0), consent.get("sms", 0), consent.get("push", 0), consent.get("wecom", 0)),
             )
