@@ -1,9 +1,54 @@
-"""Placeholder: filled in by its own change."""
+"""Exports of customers (with their reading) and orders."""
 
 from __future__ import annotations
 
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+
+from console.common import DbOption, note, open_store, who
+
+
+class What(str, Enum):
+    customers = "customers"
+    orders = "orders"
+
+
+class Format(str, Enum):
+    csv = "csv"
+    parquet = "parquet"
+    json = "json"
+
+
+def export_cmd(
+    what: Annotated[What, typer.Argument(help="customers or orders.")],
+    db: DbOption = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="csv, parquet or json.")] = Format.csv,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.",
+                                                   dir_okay=False)] = None,
+) -> None:
+    """Export customers (identity and reading) or orders."""
+    from core import export
+    from core.errors import InputError
+
+    if output is None and fmt is Format.parquet and sys.stdout.isatty():
+        raise InputError("Parquet is binary: write it to a file with -o FILE")
+    with open_store(db, readonly=True) as store:
+        user = who(store)
+        frame = export.customers(store, user) if what is What.customers else export.orders(store, user)
+    if output is not None:
+        try:
+            export.write(frame, fmt.value, output)
+        except OSError as exc:
+            raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
+        note(f"{frame.height:,} {what.value} written to {output}")
+    else:
+        export.write(frame, fmt.value, sys.stdout.buffer)
+        sys.stdout.flush()
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("export")(export_cmd)
