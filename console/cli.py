@@ -122,9 +122,9 @@ def root(
 
 
 def _register() -> None:
-    from console.commands import admin, console_cmd, data, demo, exporting, reading
+    from console.commands import admin, campaigns, console_cmd, data, demo, exporting, reading
 
-    for module in (admin, data, exporting, reading, demo, console_cmd):
+    for module in (admin, data, exporting, reading, campaigns, demo, console_cmd):
         module.register(app)
 
 
