@@ -65,6 +65,9 @@ class TableSpec:
     columns: str  # the SELECT list; ``id`` first
     shape: Callable[[pl.DataFrame, ZoneInfo], pl.DataFrame]
     zone_dependent: bool
+    # Files are kept sorted by this column (then id): a group-by per customer
+    # over 10M sorted rows runs ~3x faster than over rows in arrival order.
+    sorted_by: str | None = None
 
 
 def _shape_orders(raw: pl.DataFrame, zone: ZoneInfo) -> pl.DataFrame:
@@ -110,14 +113,31 @@ def _shape_customers(raw: pl.DataFrame, zone: ZoneInfo) -> pl.DataFrame:
     )
 
 
+CHANNEL = pl.Enum(["email", "sms", "push", "wecom"])
+
+
+def _shape_touches(raw: pl.DataFrame, zone: ZoneInfo) -> pl.DataFrame:
+    return raw.select(
+        pl.col("id").cast(pl.Int64),
+        pl.col("campaign").cast(pl.Int32),
+        pl.col("customer").cast(pl.Int32),
+        pl.col("channel").cast(CHANNEL),
+        pl.col("at").cast(pl.Int64),
+        local_days(pl.col("at"), zone).alias("day"),
+        pl.col("counts").cast(pl.Boolean),
+    )
+
+
 TABLES: dict[str, TableSpec] = {
     "orders": TableSpec(
         "orders",
         "id, customer, placed_at, total_cents, discount_cents, refunded_cents, status, category",
         _shape_orders,
         zone_dependent=True,
+        sorted_by="customer",
     ),
-    "events": TableSpec("events", "id, customer, kind, at, category", _shape_events, zone_dependent=True),
+    "events": TableSpec("events", "id, customer, kind, at, category", _shape_events, zone_dependent=True,
+                        sorted_by="customer"),
     "customers": TableSpec(
         "customers",
         "id, customer_id, name, signed_up_at, region, timezone, "
@@ -126,6 +146,10 @@ TABLES: dict[str, TableSpec] = {
         _shape_customers,
         zone_dependent=True,
     ),
+    # Append-only (triggers refuse updates and deletes), so new rows by id are
+    # all there is to follow.
+    "touches": TableSpec("touches", "id, campaign, customer, channel, at, counts", _shape_touches,
+                         zone_dependent=True),
 }
 
 _RAW_TYPES = {
@@ -137,6 +161,8 @@ _RAW_TYPES = {
                   "region": pl.String, "timezone": pl.String, "has_email": pl.Int64, "has_phone": pl.Int64,
                   "accepts_email": pl.Int64, "accepts_sms": pl.Int64, "accepts_push": pl.Int64,
                   "accepts_wecom": pl.Int64},
+    "touches": {"id": pl.Int64, "campaign": pl.Int64, "customer": pl.Int64, "channel": pl.String,
+                "at": pl.Int64, "counts": pl.Int64},
 }
 
 
@@ -184,7 +210,7 @@ def seed(store: "Store", table: str, raw: pl.DataFrame) -> None:
     _ensure_dir(store)
     with _locked(store.cache_dir / f".{table}.lock"):
         seq = store.conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
-        shaped = spec.shape(raw.cast(_RAW_TYPES[table]), zone)
+        shaped = _ordered(spec, spec.shape(raw.cast(_RAW_TYPES[table]), zone))
         _write_base(store, spec, zone, shaped, max_id=stats[1], seq=seq, old=_read_manifest(store, spec))
 
 
@@ -220,12 +246,12 @@ def _sync(store: "Store", spec: TableSpec, zone: ZoneInfo) -> Manifest:
         if changed:
             reread = _read_ids(store, spec, conn, [row for row in changed if row <= manifest.max_id])
             delta = pl.concat([reread, fresh]) if reread.height else fresh
-            kept = _read_files(store, manifest).filter(~pl.col("id").is_in(changed))
-            combined = pl.concat([kept, delta.pipe(spec.shape, zone)], how="vertical_relaxed")
+            kept = _read_files(store, spec, manifest).filter(~pl.col("id").is_in(changed))
+            combined = _combine(spec, [kept, _ordered(spec, delta.pipe(spec.shape, zone))])
             return _write_base(store, spec, zone, combined, max_id=max_id, seq=seq, old=manifest)
-        shaped = fresh.pipe(spec.shape, zone)
+        shaped = _ordered(spec, fresh.pipe(spec.shape, zone))
         if len(manifest.files) + 1 > MAX_FILES:
-            combined = pl.concat([_read_files(store, manifest), shaped], how="vertical_relaxed")
+            combined = _combine(spec, [_read_files(store, spec, manifest), shaped])
             return _write_base(store, spec, zone, combined, max_id=max_id, seq=seq, old=manifest)
         name = _new_file_name(spec)
         _write_ipc(store, shaped, store.cache_dir / name)
@@ -251,7 +277,27 @@ def _usable(store: "Store", manifest: Manifest | None, zone: ZoneInfo) -> bool:
 
 def _rebuild(store, spec, zone, conn, max_id, seq, old) -> Manifest:
     raw = _read_range(store, spec, conn, 0, max_id, max_id)
-    return _write_base(store, spec, zone, raw.pipe(spec.shape, zone), max_id=max_id, seq=seq, old=old)
+    return _write_base(store, spec, zone, _ordered(spec, raw.pipe(spec.shape, zone)), max_id=max_id, seq=seq, old=old)
+
+
+def _ordered(spec: TableSpec, frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows in the file order the spec asks for (rows arrive in id order)."""
+    if spec.sorted_by is None:
+        return frame
+    if frame[spec.sorted_by].is_sorted():
+        return frame
+    return frame.sort(spec.sorted_by, maintain_order=True)
+
+
+def _combine(spec: TableSpec, parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """Join sorted parts into one sorted frame (a merge, not a re-sort)."""
+    parts = [part for part in parts if part.height] or parts[:1]
+    if spec.sorted_by is None:
+        return pl.concat(parts, how="vertical_relaxed").sort("id")
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined.merge_sorted(part.cast(combined.schema), key=spec.sorted_by)
+    return combined
 
 
 def _write_base(store, spec, zone, shaped: pl.DataFrame, *, max_id: int, seq: int, old: Manifest | None) -> Manifest:
@@ -328,6 +374,29 @@ def _adbc_frame(store: "Store", spec: TableSpec, after: int, upto: int) -> pl.Da
     return frame.cast(_RAW_TYPES[spec.name])
 
 
+def query(store: "Store", sql: str, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """A read-only query as a frame: ADBC for big results, sqlite3 for small ones."""
+    table_rows = None
+    if " FROM " in sql:
+        table = sql.split(" FROM ", 1)[1].split()[0]
+        table_rows = store.scalar(f"SELECT max(rowid) FROM {table}") if table.isidentifier() else None
+    if table_rows is not None and table_rows > SMALL_READ:
+        import adbc_driver_sqlite.dbapi as adbc
+
+        with adbc.connect(f"{store.path.resolve().as_uri()}?mode=ro") as connection:
+            with connection.cursor() as cursor:
+                cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "65536"})
+                cursor.execute(sql)
+                table_data = cursor.fetch_arrow_table()
+        frame = pl.from_arrow(table_data)
+        assert isinstance(frame, pl.DataFrame)
+        if frame.height:
+            return frame.rename(dict(zip(frame.columns, schema))).cast(schema)
+        return pl.DataFrame(schema=schema)
+    rows = store.conn.execute(sql).fetchall()
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
 # --- files ------------------------------------------------------------------
 
 
@@ -352,9 +421,9 @@ def _write_ipc(store: "Store", frame: pl.DataFrame, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def _read_files(store: "Store", manifest: Manifest) -> pl.DataFrame:
+def _read_files(store: "Store", spec: TableSpec, manifest: Manifest) -> pl.DataFrame:
     frames = [pl.read_ipc(store.cache_dir / name) for name in manifest.files]
-    return pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
+    return _combine(spec, frames) if len(frames) > 1 else frames[0]
 
 
 def _manifest_path(store: "Store", spec: TableSpec) -> Path:

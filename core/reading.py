@@ -19,7 +19,7 @@ from core.config import Config
 # Columns the store keeps per customer (customer_state); the rest is derived.
 STATE_COLUMNS = (
     "first_day", "last_day", "frequency", "monetary", "aov",
-    "r_score", "f_score", "m_score", "segment", "lifecycle", "tags",
+    "r_score", "f_score", "m_score", "segment", "lifecycle", "tags_text",
 )
 
 
@@ -35,7 +35,7 @@ class Reading:
     frame: pl.DataFrame  # one row per customer in the population, sorted by customer
     reports: dict[str, rfm.ScoreReport]
     split: segments.Cn8Split
-    median_order: float
+    median_order: float | None  # only computed for a small population
     median_aov: float
     newest_order_day: int | None
 
@@ -111,8 +111,10 @@ def compute(
     )
 
     scored_input = frame.filter(pl.col("frequency") >= 1).select("customer", "recency_days", "frequency", "monetary")
-    median_order = rfm.median_order(orders, as_of_day, lookback)
-    scored, reports = rfm.score(scored_input, rfm_config, median_order)
+    # The median order only sets the M cut-offs of a small population.
+    small = scored_input.height < rfm_config.small_population
+    median_order = rfm.median_order(orders, as_of_day, lookback) if small else None
+    scored, reports = rfm.score(scored_input, rfm_config, median_order or 0.0)
     frame = frame.join(scored.select("customer", "r_score", "f_score", "m_score"), on="customer", how="left")
     split = segments.cn8_split(scored, config)
     median_aov = float(frame.filter(pl.col("frequency") >= 1)["aov"].median() or 0.0)
@@ -120,7 +122,7 @@ def compute(
     frame = frame.with_columns(segment=segments.assign(frame, rfm_config.model, config, split))
     frame = frame.with_columns(
         lifecycle=lifecycle.stage_expr(config.lifecycle, as_of_day),
-        tags=tags.tag_list(config.tags, median_aov),
+        tags_text=tags.tags_text(config.tags, median_aov),
     )
     frame = frame.with_columns(**_outlook(lookback))
     newest = orders.filter(pl.col("day") <= as_of_day).select(pl.col("day").max()).collect().item()

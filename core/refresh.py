@@ -18,7 +18,6 @@ checked against the store's last refresh before it is trusted.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Callable
 
 import polars as pl
 
-from core import audit, fastread, reading as reading_mod
+from core import audit, fastread, reading as reading_mod, tags as tags_mod
 from core.clock import EPOCH_DAY
 from core.errors import Conflict
 
@@ -40,7 +39,7 @@ SNAPSHOT = "reading.arrow"
 SNAPSHOT_META = "reading.json"
 
 _COMPARED = ("first_day", "last_day", "frequency", "monetary", "aov",
-             "r_score", "f_score", "m_score", "segment", "lifecycle", "tags")
+             "r_score", "f_score", "m_score", "segment", "lifecycle", "tags_text")
 
 
 @dataclass(frozen=True)
@@ -151,7 +150,7 @@ def refresh(store: "Store", *, as_of: date, actor: "User", now: int,
 _STATE_SCHEMA = {
     "customer": pl.Int32, "first_refresh_id": pl.Int64, "first_day": pl.Int32, "last_day": pl.Int32,
     "frequency": pl.Int32, "monetary": pl.Int64, "aov": pl.Int64, "r_score": pl.Int8, "f_score": pl.Int8,
-    "m_score": pl.Int8, "segment": pl.String, "lifecycle": pl.String, "tags": pl.List(pl.String),
+    "m_score": pl.Int8, "segment": pl.String, "lifecycle": pl.String, "tags_text": pl.String,
 }
 
 
@@ -165,23 +164,19 @@ def _previous_state(store: "Store", refresh_id: int | None) -> pl.DataFrame:
 
 
 def _state_from_sqlite(store: "Store") -> pl.DataFrame:
-    rows = store.conn.execute(
+    raw = fastread.query(
+        store,
         "SELECT customer, first_refresh_id, first_order_day, last_order_day, frequency, monetary_cents, "
-        "aov_cents, r_score, f_score, m_score, segment, lifecycle, tags FROM customer_state ORDER BY customer"
-    ).fetchall()
-    raw = pl.DataFrame(
-        rows,
-        schema={"customer": pl.Int32, "first_refresh_id": pl.Int64, "first_day": pl.String,
-                "last_day": pl.String, "frequency": pl.Int32, "monetary": pl.Int64, "aov": pl.Int64,
-                "r_score": pl.Int8, "f_score": pl.Int8, "m_score": pl.Int8, "segment": pl.String,
-                "lifecycle": pl.String, "tags": pl.String},
-        orient="row",
+        "aov_cents, r_score, f_score, m_score, segment, lifecycle, tags FROM customer_state ORDER BY customer",
+        {"customer": pl.Int32, "first_refresh_id": pl.Int64, "first_day": pl.String,
+         "last_day": pl.String, "frequency": pl.Int32, "monetary": pl.Int64, "aov": pl.Int64,
+         "r_score": pl.Int8, "f_score": pl.Int8, "m_score": pl.Int8, "segment": pl.String,
+         "lifecycle": pl.String, "tags": pl.String},
     )
-    return raw.with_columns(
+    return raw.rename({"tags": "tags_text"}).with_columns(
         first_day=pl.col("first_day").str.to_date().cast(pl.Int32),
         last_day=pl.col("last_day").str.to_date().cast(pl.Int32),
-        tags=pl.when(pl.col("tags") == "").then(pl.lit([], dtype=pl.List(pl.String)))
-        .otherwise(pl.col("tags").str.split(";")),
+        tags=tags_mod.as_list(pl.col("tags_text")),
     )
 
 
@@ -189,6 +184,10 @@ def _diff(new: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:
     """New rows joined to their previous state, keeping only those that changed."""
     current = new.select("customer", *_COMPARED)
     before = previous.rename({name: f"{name}_prev" for name in _COMPARED}).with_columns(known=pl.lit(True))
+    # Both come sorted by customer; saying so lets polars merge instead of hash.
+    if current["customer"].is_sorted() and before["customer"].is_sorted():
+        current = current.with_columns(pl.col("customer").set_sorted())
+        before = before.with_columns(pl.col("customer").set_sorted())
     joined = current.join(before, on="customer", how="full", coalesce=True)
     differs = pl.any_horizontal(
         [pl.col(name).ne_missing(pl.col(f"{name}_prev")) for name in _COMPARED]
@@ -214,15 +213,20 @@ def _write_state(conn, diff: pl.DataFrame, refresh_id: int, *, empty_table: bool
         _iso(pl.col("first_day")).alias("first_day"),
         _iso(pl.col("last_day")).alias("last_day"),
         "frequency", "monetary", "aov", "r_score", "f_score", "m_score", "segment", "lifecycle",
-        pl.col("tags").list.join(";").alias("tags"),
+        pl.col("tags_text").alias("tags"),
     )
     columns = ("customer, refresh_id, first_refresh_id, first_order_day, last_order_day, frequency, "
                "monetary_cents, aov_cents, r_score, f_score, m_score, segment, lifecycle, tags")
     sql = f"INSERT INTO customer_state ({columns}) VALUES ({', '.join('?' * 14)})"
-    if not empty_table:
+    if empty_table:
+        # The baseline writes every customer: build the index once afterwards
+        # instead of maintaining it row by row in random order.
+        conn.execute("DROP INDEX IF EXISTS customer_state_segment")
+        conn.executemany(sql, rows.iter_rows())
+        conn.execute("CREATE INDEX customer_state_segment ON customer_state (segment)")
+    else:
         updates = ", ".join(f"{name} = excluded.{name}" for name in columns.split(", ")[1:] if name != "first_refresh_id")
-        sql += f" ON CONFLICT (customer) DO UPDATE SET {updates}"
-    conn.executemany(sql, rows.iter_rows())
+        conn.executemany(f"{sql} ON CONFLICT (customer) DO UPDATE SET {updates}", rows.iter_rows())
     gone = diff.filter(pl.col("gone"))["customer"].to_list()
     conn.executemany("DELETE FROM customer_state WHERE customer = ?", [(customer,) for customer in gone])
     return rows.height + len(gone)
@@ -250,12 +254,13 @@ def _write_events(conn, diff: pl.DataFrame, refresh_id: int, as_of: date, now: i
         "INSERT INTO lifecycle_events (customer, from_stage, to_stage, refresh_id, as_of) VALUES (?, ?, ?, ?, ?)",
         stage_rows,
     )
-    tag_diff = diff.select(
+    retagged = diff.filter(pl.col("tags_text").ne_missing(pl.col("tags_text_prev")))
+    now_tags = tags_mod.as_list(pl.col("tags_text").fill_null(""))
+    before_tags = tags_mod.as_list(pl.col("tags_text_prev").fill_null(""))
+    tag_diff = retagged.select(
         "customer",
-        added=pl.col("tags").fill_null(pl.lit([], dtype=pl.List(pl.String)))
-        .list.set_difference(pl.col("tags_prev").fill_null(pl.lit([], dtype=pl.List(pl.String)))),
-        removed=pl.col("tags_prev").fill_null(pl.lit([], dtype=pl.List(pl.String)))
-        .list.set_difference(pl.col("tags").fill_null(pl.lit([], dtype=pl.List(pl.String)))),
+        added=now_tags.list.set_difference(before_tags),
+        removed=before_tags.list.set_difference(now_tags),
     )
     tag_rows = []
     for action in ("added", "removed"):
@@ -295,7 +300,10 @@ def _counts(reading: reading_mod.Reading, diff: pl.DataFrame, no_moves: bool) ->
     grid = [[0] * 5 for _ in range(5)]
     for r, f, n in frame.filter(pl.col("r_score").is_not_null()).group_by("r_score", "f_score").len().iter_rows():
         grid[r - 1][f - 1] = n
-    tag_counts = dict(frame.select(pl.col("tags").explode().drop_nulls()).to_series().value_counts().iter_rows())
+    tag_counts = dict(
+        frame.select(pl.col("tags_text").filter(pl.col("tags_text") != "").str.split(";").explode())
+        .to_series().value_counts().iter_rows()
+    )
     newest = reading.newest_order_day
     return {
         "percentiles": _percentiles(frame.filter(pl.col("r_score").is_not_null())),
@@ -316,10 +324,9 @@ def _percentiles(scored: pl.DataFrame) -> dict[str, list]:
     if scored.height == 0:
         return {}
     positions = [round(q / 100 * (scored.height - 1)) for q in range(101)]
-    return {
-        column: scored[column].sort().gather(positions).to_list()
-        for column in ("recency_days", "frequency", "monetary")
-    }
+    columns = ("recency_days", "frequency", "monetary")
+    points = scored.select([pl.col(column).sort().gather(positions) for column in columns])
+    return {column: points[column].to_list() for column in columns}
 
 
 # --- the snapshot ------------------------------------------------------------
@@ -331,11 +338,8 @@ def _save_snapshot(store: "Store", frame: pl.DataFrame, refresh_id: int, first_s
         return
     snapshot = frame.join(first_seen, on="customer", how="left").with_columns(
         first_refresh_id=pl.col("first_refresh_id").fill_null(refresh_id)
-    )
-    path = store.cache_dir / SNAPSHOT
-    temporary = path.with_suffix(".tmp")
-    snapshot.write_ipc(temporary, compression="uncompressed")
-    os.replace(temporary, path)
+    ).drop("tags", strict=False)
+    fastread._write_ipc(store, snapshot, store.cache_dir / SNAPSHOT)
     meta = store.cache_dir / SNAPSHOT_META
     meta.write_text(json.dumps({"refresh_id": refresh_id, "store_id": store.meta("store_id", ""),
                                 "rows": snapshot.height}))
@@ -366,7 +370,9 @@ def current_reading(store: "Store") -> tuple[dict, pl.DataFrame]:
     if last is None:
         raise Conflict("there is no reading yet", hint="Run `tierdesk refresh` first.")
     snapshot = load_snapshot(store, last["id"])
-    if snapshot is None:
+    if snapshot is not None:
+        snapshot = snapshot.with_columns(tags=tags_mod.as_list(pl.col("tags_text")))
+    else:
         # The cache was deleted or is behind: the stored state plus what follows from the as-of.
         as_of = date.fromisoformat(last["as_of"])
         snapshot = reading_mod.with_outlook(

@@ -52,6 +52,9 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     conn.execute("PRAGMA synchronous = NORMAL")
+    # 64 MB of page cache (allocated only as used): a refresh updating 30k rows
+    # scattered over a 1M-row index otherwise spends most of its time re-reading pages.
+    conn.execute("PRAGMA cache_size = -65536")
     return conn
 
 

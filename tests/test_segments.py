@@ -153,7 +153,8 @@ def test_lifecycle_thresholds_come_from_the_config():
 # --- tags -------------------------------------------------------------------
 
 def tags_of(frame, cid):
-    return row(frame, cid)["tags"]
+    text = row(frame, cid)["tags_text"]
+    return text.split(";") if text else []
 
 
 def test_price_sensitive_at_half_discounted():
