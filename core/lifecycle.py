@@ -5,23 +5,10 @@ from __future__ import annotations
 import polars as pl
 
 from core.config import LifecycleConfig
+from core.labels import STAGE_ZH as ZH  # noqa: F401 (re-exported)
+from core.labels import stage_label as label  # noqa: F401 (re-exported)
 
 STAGES = ("new", "prospect", "churned", "dormant", "active", "occasional")
-
-ZH = {
-    "new": "新客",
-    "prospect": "潜客",
-    "churned": "流失",
-    "dormant": "沉睡",
-    "active": "活跃",
-    "occasional": "偶购",
-}
-
-
-def label(stage: str | None, language: str) -> str:
-    if stage is None:
-        return ""
-    return ZH.get(stage, stage) if language == "zh" else stage
 
 
 def rules(config: LifecycleConfig) -> list[tuple[str, str]]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from core.config import Config, SegmentRule
+from core.labels import SEGMENT_ZH as ZH  # noqa: F401 (re-exported)
+from core.labels import segment_label as label  # noqa: F401 (re-exported)
 
 LOST = "Lost"
 PROSPECT = "Prospect"
@@ -45,37 +47,6 @@ CN8: tuple[tuple[str, bool, bool, bool], ...] = (
     ("General retain", False, True, False),
     ("General win-back", False, False, False),
 )
-
-ZH = {
-    "Champions": "冠军客户",
-    "Loyal": "忠诚客户",
-    "Potential loyalist": "潜力忠诚客户",
-    "New": "新客户",
-    "Promising": "有望客户",
-    "Need attention": "需要关注",
-    "About to sleep": "即将沉睡",
-    "At risk": "流失风险",
-    "Can't lose": "不能失去",
-    "Hibernating": "休眠客户",
-    LOST: "已流失",
-    PROSPECT: "潜在客户",
-    OTHER: "其他",
-    "Important value": "重要价值客户",
-    "Important develop": "重要发展客户",
-    "Important retain": "重要保持客户",
-    "Important win-back": "重要挽留客户",
-    "General value": "一般价值客户",
-    "General develop": "一般发展客户",
-    "General retain": "一般保持客户",
-    "General win-back": "一般挽留客户",
-}
-
-
-def label(name: str | None, language: str) -> str:
-    if name is None:
-        return ""
-    return ZH.get(name, name) if language == "zh" else name
-
 
 def names(model: str, config: Config) -> list[str]:
     """Every segment a model can assign, in display order (unscored last)."""

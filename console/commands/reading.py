@@ -116,7 +116,7 @@ def _moves(value, sign: str) -> str:
 def _print_grid(data: dict, language: str) -> None:
     from rich.table import Table
 
-    from core import segments, tiers
+    from core import labels, tiers
 
     regions = tiers.grid_regions()
     table = Table(box=None, header_style="bold", title="customers by R (rows) and F (columns)", title_justify="left")
@@ -127,7 +127,7 @@ def _print_grid(data: dict, language: str) -> None:
         cells = []
         for f in range(1, 6):
             count = data["grid"][r - 1][f - 1]
-            region = segments.label(regions[r - 1][f - 1], language)
+            region = labels.segment_label(regions[r - 1][f - 1], language)
             cells.append(f"{count:,}\n[dim]{region}[/]")
         table.add_row(f"R{r}", *cells, end_section=True)
     out().print(table)
@@ -188,7 +188,7 @@ def _print_matches(store, matches, user, as_json: bool) -> None:
 def _print_profile(data: dict, config) -> None:
     from rich.table import Table
 
-    from core import lifecycle, segments
+    from core import labels
     from core.money import format_cents
 
     language = config.language
@@ -210,8 +210,8 @@ def _print_profile(data: dict, config) -> None:
             return "" if share is None else f"  better than {share:.0%}"
 
         console.print(
-            f"[bold]{segments.label(reading['segment'], language)}[/] · "
-            f"{lifecycle.label(reading['lifecycle'], language)} · reading of {reading['as_of']}"
+            f"[bold]{labels.segment_label(reading['segment'], language)}[/] · "
+            f"{labels.stage_label(reading['lifecycle'], language)} · reading of {reading['as_of']}"
         )
         score = lambda value: "–" if value is None else str(value)  # noqa: E731
         recency = "no order" if reading["recency_days"] is None else f"{reading['recency_days']} days ago"
@@ -224,17 +224,17 @@ def _print_profile(data: dict, config) -> None:
         history = data["segment_history"]
         if history:
             steps = " → ".join(
-                [segments.label(history[0]["from_value"], language) or "(new)"]
-                + [f"{segments.label(step['to_value'], language)} ({step['as_of']})" for step in history]
+                [labels.segment_label(history[0]["from_value"], language) or "(new)"]
+                + [f"{labels.segment_label(step['to_value'], language)} ({step['as_of']})" for step in history]
             )
             console.print(f"  segment: {steps}")
         else:
-            console.print(f"  segment: {segments.label(reading['segment'], language)} since the reading of "
+            console.print(f"  segment: {labels.segment_label(reading['segment'], language)} since the reading of "
                           f"{reading['first_reading']}")
         stages = data["lifecycle_history"]
         if stages:
-            steps = " → ".join([lifecycle.label(stages[0]["from_value"], language) or "(new)"]
-                               + [f"{lifecycle.label(s['to_value'], language)} ({s['as_of']})" for s in stages])
+            steps = " → ".join([labels.stage_label(stages[0]["from_value"], language) or "(new)"]
+                               + [f"{labels.stage_label(s['to_value'], language)} ({s['as_of']})" for s in stages])
             console.print(f"  stage: {steps}")
     if data["tags"]:
         console.print("\n[bold]Tag timeline[/]")
@@ -297,7 +297,7 @@ def why_cmd(
 def _print_why(data: dict, config) -> None:
     from rich.table import Table
 
-    from core import lifecycle, segments
+    from core import labels
     from core.money import format_cents
 
     language = config.language
@@ -333,9 +333,9 @@ def _print_why(data: dict, config) -> None:
             band = f"  band {low}..{high} holds {count:,}"
         console.print(f"{line['score']} = {shown}{unit} → score {assigned}  [dim]({line['rule']}){band}[/]")
     console.print(f"AOV {money(facts['aov_cents']) or '–'}\n")
-    segment = segments.label(data["segment"], language) if data["segment"] else "(not in the reading)"
+    segment = labels.segment_label(data["segment"], language) if data["segment"] else "(not in the reading)"
     console.print(f"[bold]Segment[/] {segment}: {data['segment_rule']}")
-    console.print(f"[bold]Lifecycle[/] {lifecycle.label(data['lifecycle'], language)}: first rule that matches")
+    console.print(f"[bold]Lifecycle[/] {labels.stage_label(data['lifecycle'], language)}: first rule that matches")
     for step in data["lifecycle_trace"]:
         mark = "→" if step["chosen"] else ("✓" if step["matched"] else "·")
         console.print(f"  {mark} {step['stage']}: {step['rule']}")
@@ -360,7 +360,7 @@ def moved_cmd(
     """Who moved between segments."""
     from rich.table import Table
 
-    from core import segments, tiers
+    from core import labels, tiers
     from core.clock import parse_date
 
     with open_store(db, readonly=True) as store:
@@ -370,7 +370,7 @@ def moved_cmd(
     if json:
         print_json(data)
         return
-    label = lambda name: segments.label(name, language) if name and name != "(new)" else (name or "(new)")  # noqa: E731
+    label = lambda name: labels.segment_label(name, language) if name and name != "(new)" else (name or "(new)")  # noqa: E731
     out().print(f"[bold]{data['total']:,}[/] moves {data['scope']} ({data['model']})")
     if not data["flows"]:
         return

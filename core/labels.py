@@ -1,0 +1,51 @@
+"""Display names in English and Chinese (``language = "zh"``), without polars.
+
+Stored values are the English names; these only change what is shown.
+"""
+
+from __future__ import annotations
+
+SEGMENT_ZH = {
+    "Champions": "冠军客户",
+    "Loyal": "忠诚客户",
+    "Potential loyalist": "潜力忠诚客户",
+    "New": "新客户",
+    "Promising": "有望客户",
+    "Need attention": "需要关注",
+    "About to sleep": "即将沉睡",
+    "At risk": "流失风险",
+    "Can't lose": "不能失去",
+    "Hibernating": "休眠客户",
+    "Lost": "已流失",
+    "Prospect": "潜在客户",
+    "Other": "其他",
+    "Important value": "重要价值客户",
+    "Important develop": "重要发展客户",
+    "Important retain": "重要保持客户",
+    "Important win-back": "重要挽留客户",
+    "General value": "一般价值客户",
+    "General develop": "一般发展客户",
+    "General retain": "一般保持客户",
+    "General win-back": "一般挽留客户",
+}
+
+STAGE_ZH = {
+    "new": "新客",
+    "prospect": "潜客",
+    "churned": "流失",
+    "dormant": "沉睡",
+    "active": "活跃",
+    "occasional": "偶购",
+}
+
+
+def segment_label(name: str | None, language: str) -> str:
+    if name is None:
+        return ""
+    return SEGMENT_ZH.get(name, name) if language == "zh" else name
+
+
+def stage_label(stage: str | None, language: str) -> str:
+    if stage is None:
+        return ""
+    return STAGE_ZH.get(stage, stage) if language == "zh" else stage
