@@ -1,9 +1,132 @@
-"""Placeholder: filled in by its own change."""
+"""``tierdesk demo``: generate the demo shop, then open the console on it.
+
+Only typer is imported at module level: numpy and the generator load when
+the command runs, so ``tierdesk --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
 import typer
+
+from console.common import DbOption, err, now, out, progress_enabled, store_path
+
+if TYPE_CHECKING:
+    from core.demo import DemoSummary, ProgressCallback
+
+# Generating needs ~300 bytes of memory per customer on top of SQLite's; past
+# a few million a laptop runs out, so refuse rather than thrash.
+MAX_CUSTOMERS = 5_000_000
+
+
+def after_generate(store: Path) -> None:
+    """Runs after the demo store is generated or reused, before the console opens.
+
+    The place for the first refresh of the reading (segments, lifecycle,
+    tags) once the segment engine exists; it does nothing yet.
+    """
+    return None
+
+
+def demo(
+    customers: Annotated[
+        int, typer.Option("--customers", help="How many customers the shop has (about 10 orders each).")
+    ] = 20_000,
+    seed: Annotated[int, typer.Option("--seed", help="The same seed, size and as-of give the same shop.")] = 7,
+    as_of: Annotated[
+        Optional[str],
+        typer.Option("--as-of", help="The shop's last whole day, YYYY-MM-DD (default: yesterday in Asia/Shanghai).",
+                     show_default=False),
+    ] = None,
+    no_open: Annotated[bool, typer.Option("--no-open", help="Generate the store; don't open the console.")] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Generate again even if this demo store is already there.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Generate a deterministic demo shop and open the console on it.
+
+    An existing demo store made with the same options is reused. A store
+    that `tierdesk demo` did not make is never replaced.
+    """
+    from core.clock import parse_date
+    from core.errors import InputError
+
+    if customers < 1 or customers > MAX_CUSTOMERS:
+        raise InputError(
+            f"--customers: expected a whole number from 1 to {MAX_CUSTOMERS:,}, got {customers}"
+        )
+    as_of_day = parse_date(as_of, "--as-of") if as_of is not None else None
+
+    from core.demo import default_demo_as_of, generate_demo
+    from core.users import os_login
+
+    clock = now()
+    path = store_path(db)
+    with _progress() as progress:
+        summary = generate_demo(
+            path, customers=customers, seed=seed, as_of=as_of_day or default_demo_as_of(clock),
+            owner=os_login(), now=clock, fresh=fresh, progress=progress,
+        )
+    _print_summary(summary)
+    after_generate(summary.path)
+    if not no_open:
+        from console.commands.console_cmd import open_console
+
+        open_console(summary.path)
+
+
+class _progress:
+    """A rich progress bar on stderr while generating, when stderr is a terminal; else nothing."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.task = None
+
+    def __enter__(self) -> "ProgressCallback | None":
+        if not progress_enabled():
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err(), transient=True,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task("planning the shop", total=None)
+        return self.update
+
+    def update(self, description: str, done: int, total: int) -> None:
+        if total:
+            self.bar.update(self.task, description=description, completed=done, total=total)
+        else:  # a step of unknown length (copying, indexing): a new, pulsing bar
+            self.bar.remove_task(self.task)
+            self.task = self.bar.add_task(description, total=None)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _print_summary(summary: "DemoSummary") -> None:
+    from rich.markup import escape
+
+    params = summary.params
+    what = (f"{summary.customers:,} customers, {summary.orders:,} orders, {summary.events:,} events "
+            f"(seed {params.seed}, as of {params.as_of.isoformat()})")
+    if summary.reused:
+        out().print(f"Reusing the demo shop at {escape(str(summary.path))}: {what}.")
+        out().print("[dim]--fresh generates it again.[/]")
+    else:
+        out().print(f"Generated the demo shop in {summary.seconds:.1f} s: {what}.")
+        out().print(f"Store: {escape(str(summary.path))}")
+    out().print(
+        "[dim]Users besides you: lin (operator), sam (support), vic (viewer); "
+        "try one with TIERDESK_USER=lin.[/]"
+    )
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("demo")(demo)
