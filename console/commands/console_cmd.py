@@ -2,40 +2,37 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 
-from console.common import out, store_path
+from console.common import store_path
 
 
 def open_console(db: Path | None) -> None:
-    """Open the console; until it exists, print what the store holds."""
-    from core.store import Store
+    """Open the console on the store (``--db``, ``TIERDESK_DB`` or the default).
 
+    A missing store is not an error: the console says how to make one. A
+    failure inside the console is reported in one line (the details go to
+    the crash log) and the command exits 2.
+    """
     path = store_path(db)
-    if not path.exists():
-        out().print(
-            f"No store at {path} yet.\n"
-            "  [bold]tierdesk demo[/]            generate a demo shop and open it\n"
-            "  [bold]tierdesk import orders F[/] start a store from your own orders export\n"
-            "  [bold]tierdesk init[/]            create an empty store"
-        )
-        return
-    with Store.open(path, readonly=True) as store:
-        summary_lines(store)
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        from console.common import err
 
+        err().print("The console needs a terminal. For scripts, use the commands: `tierdesk --help`.")
+        raise typer.Exit(2)
+    from console.app import run
 
-def summary_lines(store) -> None:
-    counts = {
-        table: store.scalar(f"SELECT count(*) FROM {table}")
-        for table in ("customers", "orders", "events")
-    }
-    out().print(
-        f"{store.path}: {counts['customers']:,} customers, {counts['orders']:,} orders, "
-        f"{counts['events']:,} events."
-    )
+    crash = run(path)
+    if crash is not None:
+        from console.cli import report_crash
+
+        report_crash(crash)
+        raise typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:
+    """The console opens from the root callback (``tierdesk`` with no command)."""
     return None

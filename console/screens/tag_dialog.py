@@ -1,0 +1,102 @@
+"""Add or remove a manual tag, with the note that says why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+
+from core.customers import Match
+
+
+@dataclass(frozen=True)
+class TagRequest:
+    """What the person asked for: a tag to add or remove, and why."""
+
+    tag: str
+    note: str
+    adding: bool
+
+
+class TagDialog(ModalScreen[TagRequest | None]):
+    """A tag (typed, or picked from the manual ones when removing) and a note."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="tag.cancel", tooltip="Close without changing anything."),
+    ]
+
+    def __init__(self, match: Match, *, adding: bool, choices: tuple[str, ...] = (), cursor_blink: bool = True):
+        super().__init__()
+        self.match = match
+        self.adding = adding
+        self.choices = choices
+        self.cursor_blink = cursor_blink
+
+    def compose(self) -> ComposeResult:
+        verb = "Add a tag to" if self.adding else "Remove a tag from"
+        with Vertical(classes="dialog"):
+            yield Static(Text(f"{verb} {self.match.customer_id} {self.match.name or ''}", style="bold"),
+                         classes="dialog-title")
+            if self.adding:
+                yield Label("Tag (up to 40 characters; rule tags are computed, not added)")
+                tag = Input(placeholder="e.g. vip, complained-2025-06", id="tag", compact=True)
+                tag.cursor_blink = self.cursor_blink
+                yield tag
+            else:
+                yield Label("Manual tag")
+                with RadioSet(id="choices"):
+                    for index, choice in enumerate(self.choices):
+                        yield RadioButton(choice, value=index == 0)
+            yield Label("Note (required: say why, for the next person)")
+            note = Input(placeholder="why", id="note", compact=True)
+            note.cursor_blink = self.cursor_blink
+            yield note
+            yield Static("", id="problem", classes="problem")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel", compact=True)
+                label = "+ Add tag" if self.adding else "− Remove tag"
+                yield Button(label, id="save", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#tag" if self.adding else "#choices").focus()
+
+    def _request(self) -> TagRequest | None:
+        if self.adding:
+            tag = self.query_one("#tag", Input).value.strip()
+        else:
+            pressed = self.query_one("#choices", RadioSet).pressed_index
+            tag = self.choices[pressed] if 0 <= pressed < len(self.choices) else ""
+        note = self.query_one("#note", Input).value.strip()
+        problem = self.query_one("#problem", Static)
+        if not tag:
+            problem.update(Text("✗ a tag is needed"))
+            return None
+        if not note:
+            problem.update(Text("✗ a note is needed"))
+            self.query_one("#note", Input).focus()
+            return None
+        return TagRequest(tag=tag, note=note, adding=self.adding)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#save")
+    @on(Input.Submitted, "#note")
+    def _save(self) -> None:
+        request = self._request()
+        if request is not None:
+            self.dismiss(request)
+
+    @on(Input.Submitted, "#tag")
+    def _next(self) -> None:
+        self.query_one("#note", Input).focus()
