@@ -1,4 +1,4 @@
-"""Exports: customers with their reading, and orders, as CSV, Parquet or JSON.
+"""Exports: customers with their reading, orders, touches and campaign members, as CSV, Parquet or JSON.
 
 Money leaves as exact decimals (``12.30``), never floats; instants as ISO
 times in the shop's zone.
@@ -102,6 +102,59 @@ def orders(store: "Store", user: "User") -> pl.DataFrame:
             pl.col("status").cast(pl.String), pl.col("category").cast(pl.String),
         )
     )
+
+
+def touches(store: "Store", user: "User", campaign: int | None = None) -> pl.DataFrame:
+    """The touch ledger (one row per message handed to an adapter) with each touch's delivery state."""
+    user.require("export")
+    zone = store.config.timezone
+    where, params = ("WHERE t.campaign = ?", (campaign,)) if campaign is not None else ("", ())
+    if campaign is not None:
+        _require_campaign(store, campaign)
+    rows = store.conn.execute(
+        "SELECT t.id, t.campaign, cp.name, c.customer_id, t.channel, t.at, t.counts, t.arm, t.reserved_at, "
+        "o.adapter, o.status, o.attempts, o.delivered_at, o.idempotency_key "
+        "FROM touches AS t JOIN customers AS c ON c.id = t.customer JOIN campaigns AS cp ON cp.id = t.campaign "
+        f"LEFT JOIN outbox AS o ON o.touch = t.id {where} ORDER BY t.id",
+        params,
+    ).fetchall()
+    frame = pl.DataFrame(rows, orient="row", schema={
+        "touch_id": pl.Int64, "campaign_id": pl.Int64, "campaign": pl.String, "customer_id": pl.String,
+        "channel": pl.String, "at": pl.Int64, "counts_toward_caps": pl.Int8, "arm": pl.String,
+        "reserved_at": pl.Int64, "adapter": pl.String, "status": pl.String, "attempts": pl.Int64,
+        "delivered_at": pl.Int64, "idempotency_key": pl.String})
+    return frame.with_columns(
+        _instant("at", zone).alias("at"), _instant("reserved_at", zone).alias("reserved_at"),
+        _instant("delivered_at", zone).alias("delivered_at"),
+        pl.col("counts_toward_caps").cast(pl.Boolean),
+    )
+
+
+def members(store: "Store", user: "User", campaign: int | None = None) -> pl.DataFrame:
+    """Campaign send plans: every matched customer with arm, reason code and what the send did."""
+    user.require("export")
+    zone = store.config.timezone
+    where, params = ("WHERE m.campaign = ?", (campaign,)) if campaign is not None else ("", ())
+    if campaign is not None:
+        _require_campaign(store, campaign)
+    rows = store.conn.execute(
+        "SELECT m.campaign, cp.name, c.customer_id, m.segment, m.arm, m.reason, m.rule, m.planned_at, m.outcome, "
+        "m.outcome_reason FROM campaign_members AS m JOIN customers AS c ON c.id = m.customer "
+        f"JOIN campaigns AS cp ON cp.id = m.campaign {where} ORDER BY m.campaign, c.customer_id",
+        params,
+    ).fetchall()
+    frame = pl.DataFrame(rows, orient="row", schema={
+        "campaign_id": pl.Int64, "campaign": pl.String, "customer_id": pl.String, "segment": pl.String,
+        "arm": pl.String, "reason": pl.String, "rule": pl.String, "planned_at": pl.Int64, "outcome": pl.String,
+        "outcome_reason": pl.String})
+    return frame.with_columns(_instant("planned_at", zone).alias("planned_at"))
+
+
+def _require_campaign(store: "Store", campaign: int) -> None:
+    from core.errors import NotFound
+
+    if store.scalar("SELECT count(*) FROM campaigns WHERE id = ?", (campaign,)) == 0:
+        raise NotFound(f"no campaign {campaign}")
 
 
 def write(frame: pl.DataFrame, fmt: str, destination: Path | BinaryIO) -> None:

@@ -222,6 +222,99 @@ for _table in ("customers", "orders", "events"):
         END"""
     )
 
+# Campaigns (DESIGN "Campaign states", "Touches and caps", "Send"). Touches are
+# the ledger caps are read from: append-only (triggers refuse updates and
+# deletes), so the columnar copy in core.fastread only ever appends.
+_V2 = [
+    """CREATE TABLE campaigns (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        audience TEXT NOT NULL,
+        channel TEXT NOT NULL CHECK (channel IN ('email', 'sms', 'push', 'wecom')),
+        offer TEXT,
+        holdout_pct REAL NOT NULL DEFAULT 0 CHECK (holdout_pct >= 0 AND holdout_pct <= 90),
+        variants TEXT NOT NULL DEFAULT '',
+        priority INTEGER NOT NULL DEFAULT 0,
+        obeys_caps INTEGER NOT NULL DEFAULT 1 CHECK (obeys_caps IN (0, 1)),
+        counts_toward_caps INTEGER NOT NULL DEFAULT 1 CHECK (counts_toward_caps IN (0, 1)),
+        quiet TEXT NOT NULL DEFAULT 'defer' CHECK (quiet IN ('defer', 'drop')),
+        send_at INTEGER,
+        state TEXT NOT NULL DEFAULT 'draft' CHECK (state IN
+            ('draft', 'submitted', 'approved', 'sending', 'sent', 'rejected', 'cancelled')),
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        revision INTEGER NOT NULL DEFAULT 1,
+        submitted_by TEXT,
+        submitted_at INTEGER,
+        planned_day TEXT,
+        plan_at INTEGER,
+        plan_hash TEXT,
+        plan_counts TEXT,
+        plan_refresh_id INTEGER,
+        approved_by TEXT,
+        approved_at INTEGER,
+        approved_hash TEXT,
+        decided_note TEXT,
+        send_time INTEGER,
+        send_started_at INTEGER,
+        sent_at INTEGER,
+        adapter TEXT
+    )""",
+    "CREATE INDEX campaigns_planned ON campaigns (planned_day, state)",
+    """CREATE TABLE campaign_members (
+        campaign INTEGER NOT NULL REFERENCES campaigns (id),
+        customer INTEGER NOT NULL REFERENCES customers (id),
+        arm TEXT NOT NULL,
+        reason TEXT NOT NULL CHECK (reason IN
+            ('sendable', 'deferred', 'no_consent', 'opted_out', 'holdout', 'over_budget', 'quiet_hours')),
+        rule TEXT,
+        segment TEXT,
+        planned_at INTEGER,
+        outcome TEXT CHECK (outcome IN ('touched', 'dropped')),
+        outcome_reason TEXT,
+        PRIMARY KEY (campaign, customer)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX campaign_members_customer ON campaign_members (customer)",
+    """CREATE TABLE touches (
+        id INTEGER PRIMARY KEY,
+        campaign INTEGER NOT NULL REFERENCES campaigns (id),
+        customer INTEGER NOT NULL REFERENCES customers (id),
+        channel TEXT NOT NULL CHECK (channel IN ('email', 'sms', 'push', 'wecom')),
+        at INTEGER NOT NULL,
+        counts INTEGER NOT NULL CHECK (counts IN (0, 1)),
+        arm TEXT,
+        reserved_at INTEGER NOT NULL,
+        UNIQUE (campaign, customer, channel)
+    )""",
+    # For one customer's touches (profile, budget). Deliberately narrow: every
+    # send inserts into it at random places, and a wide index multiplies the
+    # pages each commit writes; a send reads the ledger by id instead.
+    "CREATE INDEX touches_customer ON touches (customer)",
+    """CREATE TRIGGER touches_append_only_update BEFORE UPDATE ON touches BEGIN
+        SELECT RAISE(ABORT, 'touches are append-only');
+    END""",
+    """CREATE TRIGGER touches_append_only_delete BEFORE DELETE ON touches BEGIN
+        SELECT RAISE(ABORT, 'touches are append-only');
+    END""",
+    """CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        touch INTEGER NOT NULL UNIQUE REFERENCES touches (id),
+        campaign INTEGER NOT NULL REFERENCES campaigns (id),
+        channel TEXT NOT NULL,
+        adapter TEXT NOT NULL CHECK (adapter IN ('file', 'webhook')),
+        -- One per (campaign, customer, channel), so unique because touches are;
+        -- not indexed: nothing looks a delivery up by it, and sends insert in bulk.
+        idempotency_key TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        delivered_at INTEGER
+    )""",
+    "CREATE INDEX outbox_campaign_status ON outbox (campaign, status)",
+]
+
 
 def _statements(statements: list[str]) -> Callable[["Database"], None]:
     def apply(db: "Database") -> None:
@@ -234,6 +327,7 @@ def _statements(statements: list[str]) -> Callable[["Database"], None]:
 # Append only: a migration that has shipped is never edited.
 MIGRATIONS: list[tuple[str, Callable[["Database"], None]]] = [
     ("m001_initial", _statements(_V1)),
+    ("m002_campaigns", _statements(_V2)),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,4 +1,4 @@
-"""Exports of customers (with their reading) and orders."""
+"""Exports of customers (with their reading), orders, touches and campaign members."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from console.common import DbOption, note, open_store, who
 class What(str, Enum):
     customers = "customers"
     orders = "orders"
+    touches = "touches"
+    members = "members"
 
 
 class Format(str, Enum):
@@ -24,13 +26,15 @@ class Format(str, Enum):
 
 
 def export_cmd(
-    what: Annotated[What, typer.Argument(help="customers or orders.")],
+    what: Annotated[What, typer.Argument(help="customers, orders, touches or members.")],
     db: DbOption = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="csv, parquet or json.")] = Format.csv,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.",
                                                    dir_okay=False)] = None,
+    campaign: Annotated[Optional[int], typer.Option(
+        "--campaign", help="Touches or members of this campaign only.")] = None,
 ) -> None:
-    """Export customers (identity and reading) or orders."""
+    """Export customers (identity and reading), orders, touches or campaign members."""
     from core import export
     from core.errors import InputError
 
@@ -38,7 +42,16 @@ def export_cmd(
         raise InputError("Parquet is binary: write it to a file with -o FILE")
     with open_store(db, readonly=True) as store:
         user = who(store)
-        frame = export.customers(store, user) if what is What.customers else export.orders(store, user)
+        if campaign is not None and what not in (What.touches, What.members):
+            raise InputError("--campaign goes with touches or members")
+        if what is What.customers:
+            frame = export.customers(store, user)
+        elif what is What.orders:
+            frame = export.orders(store, user)
+        elif what is What.touches:
+            frame = export.touches(store, user, campaign)
+        else:
+            frame = export.members(store, user, campaign)
     if output is not None:
         try:
             export.write(frame, fmt.value, output)
