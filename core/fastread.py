@@ -15,8 +15,9 @@ applied. The SQLite file stays the one source of truth:
 * anything unexpected (another store, another time zone, a missing file, a
   newer schema) rebuilds the copy from scratch.
 
-Bulk reads use ADBC opened read-only; all writes stay with ``sqlite3``
-(see ``core.store``). The copy is derived data: deleting the cache
+Bulk reads use ADBC, read-only and in a child process (see
+``core.bulkread``: two SQLite libraries must never share a process); all
+writes stay with ``sqlite3`` (see ``core.store``). The copy is derived data: deleting the cache
 directory is always safe.
 """
 
@@ -356,22 +357,29 @@ def _sqlite_frame(conn: sqlite3.Connection, spec: TableSpec, where: str, params:
 
 
 def _adbc_frame(store: "Store", spec: TableSpec, after: int, upto: int) -> pl.DataFrame:
-    # Read-only, and closed before we return: see the hazard in core.store.
-    import adbc_driver_sqlite.dbapi as adbc
-
-    uri = f"{store.path.resolve().as_uri()}?mode=ro"
-    with adbc.connect(uri) as connection:
-        with connection.cursor() as cursor:
-            cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "65536"})
-            cursor.execute(
-                f"SELECT {spec.columns} FROM {spec.name} WHERE id > {int(after)} AND id <= {int(upto)} ORDER BY id"
-            )
-            table = cursor.fetch_arrow_table()
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
+    frame = bulk_read(
+        store, f"SELECT {spec.columns} FROM {spec.name} WHERE id > {int(after)} AND id <= {int(upto)} ORDER BY id"
+    )
     if frame.height == 0:
         return pl.DataFrame(schema=_RAW_TYPES[spec.name])
     return frame.cast(_RAW_TYPES[spec.name])
+
+
+def bulk_read(store: "Store", sql: str) -> pl.DataFrame:
+    """A big read-only query through ADBC in a child process (see core.bulkread)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    uri = f"{store.path.resolve().as_uri()}?mode=ro"
+    with tempfile.TemporaryDirectory(prefix="tierdesk-read-") as directory:
+        out = f"{directory}/result.arrow"
+        done = subprocess.run([sys.executable, "-m", "core.bulkread", uri, sql, out],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"bulk read failed: {done.stderr.strip().splitlines()[-1:]}")
+        # read eagerly; removing the directory afterwards cannot touch the frame
+        return pl.read_ipc(out)
 
 
 def query(store: "Store", sql: str, schema: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -381,15 +389,7 @@ def query(store: "Store", sql: str, schema: dict[str, pl.DataType]) -> pl.DataFr
         table = sql.split(" FROM ", 1)[1].split()[0]
         table_rows = store.scalar(f"SELECT max(rowid) FROM {table}") if table.isidentifier() else None
     if table_rows is not None and table_rows > SMALL_READ:
-        import adbc_driver_sqlite.dbapi as adbc
-
-        with adbc.connect(f"{store.path.resolve().as_uri()}?mode=ro") as connection:
-            with connection.cursor() as cursor:
-                cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "65536"})
-                cursor.execute(sql)
-                table_data = cursor.fetch_arrow_table()
-        frame = pl.from_arrow(table_data)
-        assert isinstance(frame, pl.DataFrame)
+        frame = bulk_read(store, sql)
         if frame.height:
             return frame.rename(dict(zip(frame.columns, schema))).cast(schema)
         return pl.DataFrame(schema=schema)

@@ -1,9 +1,12 @@
 """The store: one SQLite file, and the one way this program opens it.
 
 All writes go through Python's ``sqlite3`` module (sqlite-utils wraps the same
-connection). Other SQLite engines in this process (ADBC, DuckDB) only ever
-read, opened read-only: closing a second engine's connection on a WAL file
-that ``sqlite3`` also has open can delete the ``-wal`` file and lose commits.
+connection). Other SQLite engines (ADBC, DuckDB) only ever read, opened
+read-only, and never in a process that has this connection open: two SQLite
+libraries in one process share its POSIX locks, so one closing its file
+drops the other's locks; it may then delete the ``-wal`` file or truncate the
+memory-mapped WAL index under the other (lost commits, a bus error). See
+``core.bulkread``.
 """
 
 from __future__ import annotations
