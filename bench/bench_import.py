@@ -1,0 +1,152 @@
+"""Benchmark ``tierdesk import orders``: rows per second and peak RSS.
+
+    python bench/bench_import.py [--rows N] [--repeat K] [--keep DIR]
+
+Writes a deterministic orders CSV of N rows (default 1,000,000; about 66 MB,
+~250k customers), then imports it with the real command (``tierdesk import
+orders FILE --db TMP``) in child processes of their own, so each peak RSS is
+that run's alone:
+
+- into an empty store (every order inserted, every customer created);
+- again into the filled store (every order unchanged).
+
+``import s`` is the ``import_file`` call (read, parse, validate, write,
+commit); ``process s`` is the whole command, interpreter start included, and
+``process CPU s`` its user + system time (on a busy machine wall times
+wander; the CPU time says how much work there was).
+Each scenario runs K times (default 3) and the table shows the median run.
+Target (issue 2): >= 250k rows/s end to end (<= 4 s for 1M rows), peak RSS
+<= 1.5 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_orders(path: Path, rows: int, seed: int = 7) -> None:
+    """A realistic orders file: Pareto-ish totals, some discounts and refunds, two years of timestamps."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    customers = max(rows // 4, 1)
+    start = 1_672_531_200  # 2023-01-01
+    placed = np.sort(start + rng.integers(0, 2 * 365 * 86_400, rows))
+    totals = np.round(rng.pareto(2.0, rows) * 4_000 + 900).astype(np.int64)
+    discounted = rng.random(rows) < 0.3
+    refunded = rng.random(rows) < 0.03
+    frame = pl.DataFrame({
+        "order_id": np.arange(100_000_000, 100_000_000 + rows),
+        "customer_id": rng.integers(0, customers, rows),
+        "placed_at": placed,
+        "total": totals,
+        "discount": np.where(discounted, totals // 10, 0),
+        "refunded": np.where(refunded, totals // 2, 0),
+        "status": rng.choice(np.array(["paid"] * 18 + ["cancelled", "pending"]), rows),
+        "category": rng.choice(np.array(["shoes", "bags", "tops", "home", "beauty", "kids", "sport"]), rows),
+    })
+    cents = lambda name: pl.format("{}.{}", pl.col(name) // 100, (pl.col(name) % 100).cast(pl.String).str.zfill(2))
+    frame.select(
+        pl.format("SO{}", "order_id").alias("order_id"),
+        pl.format("C{}", pl.col("customer_id").cast(pl.String).str.zfill(7)).alias("customer_id"),
+        pl.from_epoch("placed_at").dt.strftime("%Y-%m-%d %H:%M:%S").alias("placed_at"),
+        cents("total").alias("total"), cents("discount").alias("discount"), cents("refunded").alias("refunded"),
+        "status", "category",
+    ).write_csv(path)
+
+
+def child(file: str, db: str, report: str) -> None:
+    """Run ``tierdesk import orders`` in this process and time the import call inside it."""
+    import core.importer
+    from console.cli import app
+
+    timings = []
+    original = core.importer.import_file
+
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        result = original(*args, **kwargs)
+        timings.append(time.perf_counter() - started)
+        return result
+
+    core.importer.import_file = timed
+    try:
+        app(["import", "orders", file, "--db", db, "--json"], standalone_mode=False)
+    except SystemExit as exc:  # typer.Exit with the import's code
+        if exc.code not in (0, None):
+            raise
+    Path(report).write_text(json.dumps({"import_s": timings[0]}))
+
+
+def run(file: Path, db: Path, workdir: Path) -> dict:
+    report = workdir / "report.json"
+    env = {**os.environ, "TIERDESK_NO_PROGRESS": "1"}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--child", str(file), str(db), str(report)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stdout, stderr = process.communicate()
+    elapsed = time.perf_counter() - started
+    if process.returncode:
+        raise SystemExit(f"import failed ({process.returncode}):\n{stderr.decode()}")
+    summary = json.loads(stdout)
+    return {
+        "rows": summary["rows"], "inserted": summary["inserted"], "unchanged": summary["unchanged"],
+        "import_s": json.loads(report.read_text())["import_s"], "process_s": elapsed,
+        "cpu_s": usage.ru_utime + usage.ru_stime,  # both cores count: polars runs on two threads
+        "rss_mb": usage.ru_maxrss / 1024,  # KiB on Linux
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="Write the file and stores here and keep them.")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tierdesk-bench-") as scratch:
+        workdir = options.keep or Path(scratch)
+        workdir.mkdir(parents=True, exist_ok=True)
+        file = workdir / f"orders-{options.rows}.csv"
+        if not file.exists():
+            started = time.perf_counter()
+            write_orders(file, options.rows)
+            print(f"wrote {file.name}: {file.stat().st_size / 2**20:.0f} MB in {time.perf_counter() - started:.1f} s")
+        results: dict[str, list[dict]] = {"into an empty store": [], "again, into the filled store": []}
+        for attempt in range(options.repeat):
+            db = workdir / f"bench-{attempt}.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+            db.with_suffix(".toml").unlink(missing_ok=True)
+            for scenario in results:
+                results[scenario].append(run(file, db, workdir))
+        print(f"\nimport orders, {options.rows:,} rows, {os.cpu_count()} cores, median of {options.repeat}\n")
+        print("| scenario | inserted | unchanged | import s | rows/s | process s | process CPU s | peak RSS |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for scenario, runs in results.items():
+            middle = sorted(runs, key=lambda run: run["import_s"])[len(runs) // 2]
+            rate = middle["rows"] / middle["import_s"]
+            print(f"| {scenario} | {middle['inserted']:,} | {middle['unchanged']:,} | {middle['import_s']:.2f} | "
+                  f"{rate:,.0f} | {middle['process_s']:.2f} | {middle['cpu_s']:.2f} | {middle['rss_mb']:,.0f} MB |")
+        spread = {scenario: [f"{run['import_s']:.2f}" for run in runs] for scenario, runs in results.items()}
+        print(f"\nall runs (import s): {spread}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(*sys.argv[2:5])
+    else:
+        main()

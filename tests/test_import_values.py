@@ -1,0 +1,133 @@
+"""Reading cells and sniffing files: the small parsers the importers stand on."""
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pytest
+
+from core import cells
+from core.csvread import open_table, sniff_delimiter
+from core.errors import InputError
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def utc(*parts) -> int:
+    return int(datetime(*parts, tzinfo=timezone.utc).timestamp())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-01-05", utc(2025, 1, 4, 16)),  # midnight in Shanghai
+        ("2025-01-05 10:00", utc(2025, 1, 5, 2)),
+        ("2025-01-05 10:00:30", utc(2025, 1, 5, 2, 0, 30)),
+        ("2025-01-05T10:00:00", utc(2025, 1, 5, 2)),
+        ("2025/01/05 10:00:00", utc(2025, 1, 5, 2)),
+        ("2025/1/5 9:03", utc(2025, 1, 5, 1, 3)),
+        ("2025-01-05T10:00:00Z", utc(2025, 1, 5, 10)),
+        ("2025-01-05T10:00:00+08:00", utc(2025, 1, 5, 2)),
+        ("2024-09-03 10:14:00 -0400", utc(2024, 9, 3, 14, 14)),  # Shopify
+        ("2025-01-05 10:00:00.250", utc(2025, 1, 5, 2)),
+        ("1736071200", 1736071200),
+        ("1736071200123", 1736071200),
+        ("2025-02-30", None),
+        ("05/01/2025", None),
+        ("soon", None),
+    ],
+)
+def test_instants_in_every_layout_agree_with_the_reference_parser(text, expected):
+    vectorised = cells.instants(pl.Series([text]), SHANGHAI)[0]
+    assert vectorised == expected
+    assert cells.parse_instant_text(text, SHANGHAI) == expected
+
+
+def test_a_local_time_skipped_by_daylight_saving_is_unreadable():
+    new_york = ZoneInfo("America/New_York")
+    assert cells.instants(pl.Series(["2024-03-10 02:30:00"]), new_york)[0] is None
+    assert cells.parse_instant_text("2024-03-10 02:30", new_york) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "comma", "expected"),
+    [
+        ("12.50", False, 1250),
+        ("12", False, 1200),
+        ("1,234.56", False, 123456),
+        ("¥1234.5", False, 123450),
+        ("￥88", False, 8800),
+        ("$12", False, 1200),
+        ("USD 4.10", False, 410),
+        ("12,50", False, 1250),
+        ("12,345", False, 1234500),
+        ("1.234,56", False, 123456),
+        ("12,50", True, 1250),
+        ("1.234,56", True, 123456),
+        ("0.125", False, 13),  # half away from zero
+        ("0.124", False, 12),
+        ("1.005", False, 101),
+        ("-5", False, -500),
+        ("(3.00)", False, -300),
+        ("abc", False, None),
+        ("abc12", False, None),
+        ("1e5", False, None),
+        ("12.3.4", False, None),
+        ("99999999999999", False, None),  # more digits than any order
+    ],
+)
+def test_amounts_become_exact_cents(text, comma, expected):
+    assert cells.amounts(pl.Series([text]), decimal_comma=comma)[0] == expected
+    assert cells.parse_amount_text(text, decimal_comma=comma) == expected
+
+
+def test_blank_cells_stay_null():
+    assert cells.amounts(pl.Series([None], dtype=pl.String)).to_list() == [None]
+    assert cells.instants(pl.Series([None], dtype=pl.String), SHANGHAI).to_list() == [None]
+
+
+def test_consent_words():
+    words = pl.Series(["Yes", "no", "TRUE", "0", "Subscribed", "unsubscribed", "opted out", "Opted-Out", "maybe", None])
+    assert cells.words(words, cells.CONSENT_WORDS, pl.Int64).to_list() == [1, 0, 1, 0, 1, -1, -1, -1, None, None]
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (["a,b,c", "1,2,3"], ","),
+        (["a;b;c", "1;2,5;3"], ";"),
+        (["a\tb\tc", "1\t2\t3"], "\t"),
+        (["a|b|c", "1|2|3"], "|"),
+        (['name;note', '"Smith, John";"a, b, c"'], ";"),
+        (["single"], ","),
+    ],
+)
+def test_delimiter_sniffing(lines, expected):
+    assert sniff_delimiter(lines) == expected
+
+
+def test_encodings_are_told_apart(tmp_path):
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfa,b\n1,2\n")
+    assert open_table(bom).encoding == "utf-8-sig"
+    assert open_table(bom).columns == ("a", "b")
+    chinese = tmp_path / "gb.csv"
+    chinese.write_bytes("订单号,金额\nA,1\n".encode("gb18030"))
+    assert open_table(chinese).encoding == "gb18030"
+    assert open_table(chinese).columns == ("订单号", "金额")
+    plain = tmp_path / "plain.csv"
+    plain.write_text("订单号,金额\nA,1\n", encoding="utf-8")
+    assert open_table(plain).encoding == "utf-8"
+
+
+def test_a_file_no_encoding_reads_is_refused(tmp_path):
+    junk = tmp_path / "junk.csv"
+    junk.write_bytes(b"a,b\n\x80\xff\x80\xff,1\n")
+    with pytest.raises(InputError, match="junk.csv: cannot tell the encoding; pass --encoding"):
+        open_table(junk)
+
+
+def test_header_names_are_made_unique(tmp_path):
+    path = tmp_path / "dupes.csv"
+    path.write_text("id,ID, ,total\n1,2,3,4\n")
+    assert open_table(path).columns == ("id", "ID (2)", "column 3", "total")
