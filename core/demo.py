@@ -396,7 +396,8 @@ def _build(
 
     clock = _PhaseClock()
     cpu = time.thread_time()
-    store = Store.create(building, owner=owner, now=now, timezone=DEMO_TIMEZONE, currency=DEMO_CURRENCY)
+    store = Store.create(building, owner=owner, now=now, timezone=DEMO_TIMEZONE, currency=DEMO_CURRENCY,
+                         audit_target=str(target))
     feed: _ChunkFeed | None = None
     aside: _Aside | None = None
     try:

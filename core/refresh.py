@@ -37,6 +37,8 @@ Progress = Callable[[str, float], None]
 
 SNAPSHOT = "reading.arrow"
 SNAPSHOT_META = "reading.json"
+# Bump when the saved reading's columns change: an older file is ignored, not misread.
+SNAPSHOT_FORMAT = 2
 
 _COMPARED = ("first_day", "last_day", "frequency", "monetary", "aov",
              "r_score", "f_score", "m_score", "segment", "lifecycle", "tags_text")
@@ -342,7 +344,7 @@ def _save_snapshot(store: "Store", frame: pl.DataFrame, refresh_id: int, first_s
     fastread._write_ipc(store, snapshot, store.cache_dir / SNAPSHOT)
     meta = store.cache_dir / SNAPSHOT_META
     meta.write_text(json.dumps({"refresh_id": refresh_id, "store_id": store.meta("store_id", ""),
-                                "rows": snapshot.height}))
+                                "rows": snapshot.height, "format": SNAPSHOT_FORMAT}))
 
 
 def load_snapshot(store: "Store", refresh_id: int | None) -> pl.DataFrame | None:
@@ -355,6 +357,8 @@ def load_snapshot(store: "Store", refresh_id: int | None) -> pl.DataFrame | None
         if meta.get("store_id") != store.meta("store_id", ""):
             return None
         if refresh_id is not None and meta.get("refresh_id") != refresh_id:
+            return None
+        if meta.get("format") != SNAPSHOT_FORMAT:
             return None
         frame = pl.read_ipc(store.cache_dir / SNAPSHOT)
     except (OSError, ValueError):

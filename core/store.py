@@ -81,8 +81,13 @@ class Store:
         timezone: str = "UTC",
         currency: str = "$",
         group: str | None = None,
+        audit_target: str | None = None,
     ) -> "Store":
-        """Create a new store owned by ``owner``; refuse if one is there already."""
+        """Create a new store owned by ``owner``; refuse if one is there already.
+
+        ``audit_target`` names the store in the audit log when it is built
+        under a temporary name (the demo) and renamed into place afterwards.
+        """
         from core.schema import migrate
 
         path = Path(path)
@@ -124,7 +129,7 @@ class Store:
         from core.audit import record
 
         with store.transaction():
-            record(store, actor=owner, action="store.create", target=str(path), now=now,
+            record(store, actor=owner, action="store.create", target=audit_target or str(path), now=now,
                    details={"group": group, "timezone": timezone})
         return store
 

@@ -22,12 +22,28 @@ MAX_CUSTOMERS = 5_000_000
 
 
 def after_generate(store: Path) -> None:
-    """Runs after the demo store is generated or reused, before the console opens.
+    """Take the first reading of a new demo shop, at its as-of.
 
-    The place for the first refresh of the reading (segments, lifecycle,
-    tags) once the segment engine exists; it does nothing yet.
+    A reused demo already has it. The refresh runs as the store's creator
+    (its owner), whoever TIERDESK_USER claims to be: it is part of making
+    the shop, not a change someone makes to it.
     """
-    return None
+    from datetime import date
+
+    from console.commands.reading import _with_progress
+    from core.refresh import refresh
+    from core.store import Store
+    from core.users import User
+
+    with Store.open(store) as opened:
+        as_of = date.fromisoformat(opened.meta("demo_as_of"))
+        if opened.scalar("SELECT count(*) FROM refreshes WHERE as_of = ?", (as_of.isoformat(),)):
+            return
+        creator = User(login=opened.meta("created_by"), role="owner", known=True)
+        result = _with_progress(lambda progress: refresh(opened, as_of=as_of, actor=creator, now=now(),
+                                                        progress=progress))
+    out().print(f"Reading at {result.as_of}: {result.population:,} customers, {result.scored:,} scored "
+                f"({result.seconds:.1f} s).")
 
 
 def demo(
