@@ -369,7 +369,7 @@ def test_the_same_demo_is_reused_and_another_replaced(tmp_path):
     assert not other.reused
     assert scalar(path, "SELECT value FROM meta WHERE key = 'demo_seed'") == "8"
     assert scalar(path, "SELECT count(*) FROM customers") == 400
-    assert sorted(os.listdir(tmp_path)) == ["shop.db", "shop.toml"]
+    assert sorted(os.listdir(tmp_path)) == ["shop.cache", "shop.db", "shop.toml"]  # cache: the columnar copy
 
 
 def test_a_real_store_is_never_replaced(tmp_path):
@@ -411,7 +411,7 @@ def test_an_interrupted_build_leaves_the_previous_store_and_no_debris(tmp_path, 
     with pytest.raises(KeyboardInterrupt):
         generate(path, customers=3000, seed=9, progress=interrupt)
     assert table_digests(path) == before
-    assert sorted(os.listdir(tmp_path)) == ["shop.db", "shop.toml"]
+    assert sorted(os.listdir(tmp_path)) == ["shop.cache", "shop.db", "shop.toml"]  # cache: the columnar copy
 
 
 # --- the command --------------------------------------------------------------
