@@ -183,10 +183,19 @@ class TierdeskApp(App[None]):
 
     async def open_segment(self, segment: str) -> None:
         """Tiers › segment members (from the palette)."""
+        await self.to_root("tiers")
+        self.show_members(segment, self.current_model)
+
+    def show_members(self, segment: str, model: str) -> None:
+        """Push the (one, reused) members screen, pointed at ``segment``."""
         from console.screens.members import MembersScreen
 
-        await self.to_root("tiers")
-        self.push_screen(MembersScreen(segment, self.current_model))
+        if not self.is_screen_installed("members"):
+            self.install_screen(MembersScreen(segment, model), "members")
+        screen = self.get_screen("members")
+        assert isinstance(screen, MembersScreen)
+        screen.select(segment, model)
+        self.push_screen("members")
 
     async def open_customer(self, match: "Match") -> None:
         """Customers › one customer (from the palette)."""
@@ -201,6 +210,22 @@ class TierdeskApp(App[None]):
         with opened(self.db_path) as store:
             self.directory.frame(store, model, store.config)
         from textual_fastdatatable import ArrowBackend  # noqa: F401  (pyarrow, imported off the UI thread)
+        self.call_from_thread(self.prepare_members)
+
+    def prepare_members(self) -> None:
+        """Compose the members screen while nobody waits for it (it is reused, see MembersScreen).
+
+        Textual has no public way to start a screen without showing it;
+        ``_get_screen`` is what ``push_screen`` itself calls to do so.
+        """
+        from console.screens.members import MembersScreen
+
+        if not self.is_screen_installed("members"):
+            self.install_screen(MembersScreen(None, self.current_model), "members")
+        screen = self.get_screen("members")
+        if not screen.is_running and hasattr(self, "_get_screen") and hasattr(self, "_load_screen_css"):
+            self._load_screen_css(screen)
+            self._get_screen(screen)
 
     # --- refresh -----------------------------------------------------------------
 

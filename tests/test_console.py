@@ -149,6 +149,31 @@ async def test_members_sort_and_filter(shop_path):
 
 
 @pilot_test
+async def test_the_members_screen_is_reused_for_another_segment_with_a_fresh_start(shop_path):
+    app = make_app(shop_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        segments = app.screen.query_one("#segments", DataTable)
+        cursor_to(segments, "Potential loyalist")
+        await pilot.press("enter")
+        await settle(pilot)
+        first = app.screen
+        await pilot.press("s", "slash", *"cai")  # sorted by recency, filtered
+        await settle(pilot)
+        assert first.query_one(MemberTable).row_count == 1
+        await pilot.press("escape", "escape", "escape")
+        await settle(pilot)
+        cursor_to(app.screen.query_one("#segments", DataTable), "Champions")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is first and first.segment == "Champions"
+        table = first.query_one(MemberTable)
+        assert table.row_count == 2 and "sorted by spend" in str(table.query_one("#table-status").render())
+        assert first.query_one("#filter", Input).value == ""
+        assert "Champions" in str(first.query_one("#crumbs").render())
+
+
+@pilot_test
 async def test_search_as_you_type_drops_stale_results_and_masks_for_support(shop_path, monkeypatch):
     monkeypatch.setenv("TIERDESK_USER", "sam")
     messages = []

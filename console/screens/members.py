@@ -55,7 +55,13 @@ class FilterInput(Input):
 
 
 class MembersScreen(TierdeskScreen):
-    """One segment's members, from the saved reading, sorted and filtered in a worker."""
+    """One segment's members, from the saved reading, sorted and filtered in a worker.
+
+    The app keeps one installed instance and points it at a segment with
+    :meth:`select` before pushing it: composing and styling a new screen
+    (its table, its footer) costs more UI-thread time on a slow machine
+    than drawing 100k members does.
+    """
 
     SECTION = "tiers"
     BINDINGS = [
@@ -74,7 +80,7 @@ class MembersScreen(TierdeskScreen):
     sort: var[str] = var("spend")
     descending: var[bool | None] = var(None)
 
-    def __init__(self, segment: str, model: str) -> None:
+    def __init__(self, segment: str | None, model: str) -> None:
         super().__init__()
         self.segment = segment
         self.model = model
@@ -96,9 +102,34 @@ class MembersScreen(TierdeskScreen):
     def on_mount(self) -> None:
         self.query_one(MemberTable).loading = True
         self.tierdesk.reading_changed.subscribe(self, lambda _: self._reload())
+        if self.segment is not None:  # None: composed ahead of time, nothing chosen yet
+            self._reload()
+
+    def select(self, segment: str, model: str) -> None:
+        """Show another segment (the screen is reused): a fresh sort, no filter."""
+        if not self.is_mounted:
+            self.segment, self.model = segment, model
+            return
+        same = (segment, model) == (self.segment, self.model) and self.segment is not None
+        self.segment, self.model = segment, model
+        self.set_crumbs(*self.crumbs())
+        filter_input = self.query_one(FilterInput)
+        if filter_input.value or filter_input.has_class("-open"):
+            with filter_input.prevent(Input.Changed):
+                filter_input.value = ""
+            filter_input.close()
+        if same and self.members is not None and self.sort == "spend" and self.descending is None:
+            return  # already showing exactly this
+        self.sort, self.descending = "spend", None
+        self.members = None
+        table = self.query_one(MemberTable)
+        table.set_status("")
+        table.loading = True
         self._reload()
 
     def _reload(self) -> None:
+        if self.segment is None:
+            return
         self._generation += 1
         self.load(self._generation)
 

@@ -298,11 +298,9 @@ class TiersScreen(TierdeskScreen):
         return True
 
     def action_members(self) -> None:
-        from console.screens.members import MembersScreen
-
         segment = self._highlighted()
         if segment is not None and self.data is not None:
-            self.app.push_screen(MembersScreen(segment, self.data.model))
+            self.tierdesk.show_members(segment, self.data.model)
 
     def action_moved(self) -> None:
         from console.screens.moved import MovedScreen
