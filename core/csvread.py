@@ -34,7 +34,7 @@ RAW = "__raw"
 
 BOM = codecs.BOM_UTF8
 SNIFF_BYTES = 1 << 20
-CHUNK_BYTES = 64 << 20  # about a million orders; two batches in memory at a time
+CHUNK_BYTES = 16 << 20  # ~250k orders: the first batch is written while the next is read
 EXACT_BATCH_ROWS = 100_000
 PARQUET_BATCH_ROWS = 500_000
 DELIMITERS = (",", ";", "\t", "|")
