@@ -12,3 +12,16 @@ def format_cents(cents: int | None, currency: str = "$", *, plain: bool = False)
     if plain:
         return f"{sign}{whole}.{part:02d}"
     return f"{sign}{currency}{whole:,}.{part:02d}"
+
+
+def format_compact(cents: int | None, currency: str = "$") -> str:
+    """Short amounts for narrow tables: '¥1,413.00', '¥123.4k', '¥27.49M' (exact values: --json)."""
+    if cents is None:
+        return ""
+    units = abs(int(cents)) / 100
+    sign = "-" if cents < 0 else ""
+    if units >= 1_000_000:
+        return f"{sign}{currency}{units / 1_000_000:.2f}M"
+    if units >= 100_000:
+        return f"{sign}{currency}{units / 1_000:.1f}k"
+    return format_cents(cents, currency)

@@ -85,6 +85,27 @@ def _interval(diff: float, se: float) -> tuple[float, float, str]:
     return low, high, verdict
 
 
+def wilson(successes_share: float, n: int) -> tuple[float, float]:
+    """Wilson's score interval for a proportion (sensible at 0% and 100%)."""
+    z2 = Z_95 ** 2
+    centre = (successes_share + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z_95 / (1 + z2 / n) * math.sqrt(successes_share * (1 - successes_share) / n + z2 / (4 * n * n))
+    return centre - half, centre + half
+
+
+def difference_interval(p_a: float, n_a: int, p_b: float, n_b: int) -> tuple[float, float]:
+    """Newcombe's hybrid score interval for p_a - p_b (his method 10).
+
+    Unlike the textbook normal interval it has no zero width when an arm
+    converts nobody (0 of 233 against 0 of 41 is not "exactly no effect").
+    """
+    low_a, high_a = wilson(p_a, n_a)
+    low_b, high_b = wilson(p_b, n_b)
+    diff = p_a - p_b
+    return (diff - math.sqrt((p_a - low_a) ** 2 + (high_b - p_b) ** 2),
+            diff + math.sqrt((high_a - p_a) ** 2 + (p_b - low_b) ** 2))
+
+
 def needed_per_arm(p_base: float, difference: float) -> int:
     """Members per arm to detect ``difference`` in conversion at 95% / 80% power."""
     p_other = min(max(p_base + difference, 0.0), 1.0)
@@ -102,8 +123,8 @@ def compare(a_name: str, a: dict[str, Any], b_name: str, b: dict[str, Any]) -> d
                 "warnings": [f"{a_name if not n_a else b_name} has no members"]}
     p_a, p_b = a["conversion_rate"], b["conversion_rate"]
     diff = p_a - p_b
-    se = math.sqrt(p_a * (1 - p_a) / n_a + p_b * (1 - p_b) / n_b)
-    low, high, verdict = _interval(diff, se)
+    low, high = difference_interval(p_a, n_a, p_b, n_b)
+    verdict = "inconclusive" if low <= 0 <= high else ("better" if low > 0 else "worse")
     r_diff = a["revenue_per_member_cents"] - b["revenue_per_member_cents"]
     r_se = math.sqrt(a["revenue_var"] / n_a + b["revenue_var"] / n_b)
     r_low, r_high, r_verdict = _interval(r_diff, r_se)

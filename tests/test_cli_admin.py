@@ -79,3 +79,12 @@ def test_audit_verify_names_the_first_broken_row(tmp_path, as_user):
     result = invoke("audit", "--verify", "--db", tmp_path / "a.db")
     assert result.exit_code == 2
     assert "broken at row 3" in result.stderr
+
+
+def test_compact_money_for_narrow_tables():
+    from core.money import format_compact
+
+    assert format_compact(141300, "¥") == "¥1,413.00"
+    assert format_compact(12345678, "¥") == "¥123.5k"
+    assert format_compact(2748911600, "¥") == "¥27.49M"
+    assert format_compact(-2748911600, "$") == "-$27.49M"

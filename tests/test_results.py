@@ -67,9 +67,9 @@ def test_treatment_against_control_known_answer(store):
     (comparison,) = data["comparisons"]
     conversion = comparison["conversion"]
     assert conversion["uplift"] == pytest.approx(0.1)
-    # se = sqrt(.2 * .8 / 100 + .1 * .9 / 100) = 0.05
-    assert conversion["low"] == pytest.approx(0.1 - 1.959963984540054 * 0.05)
-    assert conversion["high"] == pytest.approx(0.1 + 1.959963984540054 * 0.05)
+    # Newcombe's hybrid score interval: Wilson 20/100 = [.1334, .2888], 10/100 = [.0552, .1744]
+    assert conversion["low"] == pytest.approx(0.1 - math.hypot(0.2 - 0.13345, 0.17436 - 0.1), abs=1e-4)
+    assert conversion["high"] == pytest.approx(0.1 + math.hypot(0.28883 - 0.2, 0.1 - 0.05523), abs=1e-4)
     assert conversion["verdict"] == "better" == comparison["verdict"]
     revenue = comparison["revenue_per_member_cents"]
     se = math.sqrt((400e6 / 99) / 100 + (225e6 / 99) / 100)
@@ -124,3 +124,14 @@ def test_results_after_a_real_send(store):
     data = results.results(store, campaign.id, NOW + 10 * DAY)
     assert data["arms"]["treatment"]["conversions"] == 5
     assert data["arms"]["treatment"]["members"] + data["arms"]["control"]["members"] == len(ids)
+
+
+def test_the_difference_interval_matches_newcombes_published_example():
+    """Newcombe (1998), Statistics in Medicine 17:873, Table II (a): 56/70 - 48/80."""
+    low, high = results.difference_interval(56 / 70, 70, 48 / 80, 80)
+    assert (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
+
+
+def test_nobody_converting_is_inconclusive_not_certain():
+    low, high = results.difference_interval(0.0, 233, 0.0, 41)
+    assert low < 0 < high and high - low > 0.05

@@ -72,7 +72,7 @@ def tiers_cmd(
     from rich.table import Table
 
     from core import tiers
-    from core.money import format_cents
+    from core.money import format_compact
 
     with open_store(db, readonly=True) as store:
         data = tiers.summary(store, model)
@@ -96,7 +96,7 @@ def tiers_cmd(
     for row in data["rows"]:
         table.add_row(
             row["label"], f"{row['customers']:,}", f"{row['share']:.1%}",
-            format_cents(row["revenue_cents"], config.currency), f"{row['revenue_share']:.1%}",
+            format_compact(row["revenue_cents"], config.currency), f"{row['revenue_share']:.1%}",
             _avg(row["avg_r"]), _avg(row["avg_f"]), _avg(row["avg_m"]),
             _moves(row["moved_in"], "+"), _moves(row["moved_out"], "-"),
         )
