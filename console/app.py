@@ -28,6 +28,7 @@ from textual.screen import ModalScreen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
+from console.common import write_crash_log
 from console.messages import RefreshFinished, RefreshProgress, SessionLoaded
 from console.palette import CustomerCommands, GoCommands, SegmentCommands
 from console.screens.coming import AuditScreen, BudgetScreen, CampaignsScreen
@@ -326,23 +327,6 @@ def _import_core() -> None:
         import core.users  # noqa: F401
     except Exception:  # noqa: BLE001  (the workers import the same and report it through the error path)
         return
-
-
-def write_crash_log(error: BaseException) -> Path | None:
-    """Append the traceback to tierdesk's crash log; where it went, if anywhere."""
-    import traceback
-
-    from platformdirs import user_log_path
-
-    log_dir = user_log_path("tierdesk", appauthor=False)
-    log_file = log_dir / "crash.log"
-    try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        with open(log_file, "a", encoding="utf-8") as handle:
-            handle.write("".join(traceback.format_exception(error)) + "\n")
-    except OSError:
-        return None
-    return log_file
 
 
 def run(db_path: Path, **options: Any) -> BaseException | None:

@@ -60,22 +60,12 @@ def report_error(exc: Any) -> None:
 
 
 def report_crash(exc: BaseException) -> None:
-    import traceback
-
-    from platformdirs import user_log_path
     from rich.markup import escape
 
-    from console.common import err
+    from console.common import err, write_crash_log
 
-    log_dir = user_log_path("tierdesk", appauthor=False)
-    log_file = log_dir / "crash.log"
-    try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        with open(log_file, "a", encoding="utf-8") as handle:
-            handle.write("".join(traceback.format_exception(exc)) + "\n")
-        where = f"The details are in {log_file}."
-    except OSError:
-        where = "The details could not be written to a log file."
+    log_file = write_crash_log(exc)
+    where = f"The details are in {log_file}." if log_file else "The details could not be written to a log file."
     err().print(
         f"[bold red]internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}\n"
         f"[dim]This is a bug in tierdesk, not in your data. {escape(where)} "

@@ -115,3 +115,20 @@ def check_config(store: "Store") -> None:
 
 def progress_enabled() -> bool:
     return sys.stderr.isatty() and os.environ.get("TIERDESK_NO_PROGRESS") is None
+
+
+def write_crash_log(error: BaseException) -> Path | None:
+    """Append the traceback to tierdesk's crash log; where it went, if anywhere."""
+    import traceback
+
+    from platformdirs import user_log_path
+
+    log_dir = user_log_path("tierdesk", appauthor=False)
+    log_file = log_dir / "crash.log"
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "a", encoding="utf-8") as handle:
+            handle.write("".join(traceback.format_exception(error)) + "\n")
+    except OSError:
+        return None
+    return log_file
