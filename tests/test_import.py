@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +51,16 @@ def orders(store) -> dict[str, dict]:
     return {row.pop("order_id"): row for row in rows}
 
 
+@pytest.fixture(params=[False, True], ids=["direct", "staged"])
+def bulk(request, tmp_path, monkeypatch):
+    """Orders written by executemany, or staged through ADBC in a child process (large files)."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    yield request.param
+    assert list(scratch.iterdir()) == []  # staging cleans up after itself, whatever happened
+
+
 def reasons(result: ImportResult) -> list[tuple[int | None, str | None, str]]:
     return [(reject.line, reject.field, reject.reason) for reject in result.rejects]
 
@@ -59,8 +71,8 @@ ORDERS_HEADER = "order_id,customer_id,placed_at,total,discount,status,category\n
 # --- formats ----------------------------------------------------------------------------
 
 
-def test_an_orders_csv_lands_and_creates_its_customers(store):
-    result = run(store, "orders", FIXTURES / "orders.csv")
+def test_an_orders_csv_lands_and_creates_its_customers(store, bulk):
+    result = run(store, "orders", FIXTURES / "orders.csv", bulk=bulk)
     assert (result.status, result.exit_code) == ("landed", 0)
     assert (result.rows, result.inserted, result.updated, result.unchanged, result.rejected) == (5, 5, 0, 0, 0)
     assert result.customers_created == 4
@@ -81,29 +93,29 @@ def test_an_orders_csv_lands_and_creates_its_customers(store):
     assert audit[0]["action"] == "import.orders" and '"inserted": 5' in audit[0]["details"]
 
 
-def test_reimporting_the_same_file_changes_nothing(store):
-    run(store, "orders", FIXTURES / "orders.csv")
+def test_reimporting_the_same_file_changes_nothing(store, bulk):
+    run(store, "orders", FIXTURES / "orders.csv", bulk=bulk)
     before = data(store)
-    again = run(store, "orders", FIXTURES / "orders.csv")
+    again = run(store, "orders", FIXTURES / "orders.csv", bulk=bulk)
     assert (again.inserted, again.updated, again.unchanged, again.customers_created) == (0, 0, 5, 0)
     assert again.exit_code == 0
     assert data(store) == before
     assert store.scalar("SELECT count(*) FROM changes") == 0
 
 
-def test_a_changed_row_updates_its_order(store, tmp_path):
+def test_a_changed_row_updates_its_order(store, bulk, tmp_path):
     first = write(tmp_path, "o.csv", ORDERS_HEADER + "A1,C1,2025-01-05,10.00,0,paid,shoes\nA2,C1,2025-01-06,20.00,0,paid,\n")
-    run(store, "orders", first)
+    run(store, "orders", first, bulk=bulk)
     changed = write(tmp_path, "o.csv", ORDERS_HEADER + "A1,C1,2025-01-05,12.00,0,paid,shoes\nA2,C1,2025-01-06,20.00,0,paid,\n")
-    result = run(store, "orders", changed)
+    result = run(store, "orders", changed, bulk=bulk)
     assert (result.inserted, result.updated, result.unchanged) == (0, 1, 1)
     assert orders(store)["A1"]["total_cents"] == 1200
     assert store.scalar("SELECT import_id FROM orders WHERE order_id = 'A1'") == result.import_id
     assert store.scalar("SELECT count(*) FROM changes WHERE tbl = 'orders'") == 1
 
 
-def test_shopify_export_groups_line_items_into_orders(store):
-    result = run(store, "orders", FIXTURES / "shopify_orders.csv")
+def test_shopify_export_groups_line_items_into_orders(store, bulk):
+    result = run(store, "orders", FIXTURES / "shopify_orders.csv", bulk=bulk)
     assert result.format == "shopify" and result.exit_code == 0
     assert (result.rows, result.inserted, result.customers_created) == (6, 6, 4)
     got = orders(store)
@@ -133,7 +145,7 @@ def test_shopify_export_groups_line_items_into_orders(store):
         {"channel": "email", "state": 1, "source": "import:shopify_orders.csv"}]
 
     before = data(store)
-    again = run(store, "orders", FIXTURES / "shopify_orders.csv")
+    again = run(store, "orders", FIXTURES / "shopify_orders.csv", bulk=bulk)
     assert (again.inserted, again.updated, again.unchanged, again.customers_created) == (0, 0, 6, 0)
     assert data(store) == before
 
@@ -351,7 +363,7 @@ def test_line_numbers_stay_right_after_a_quoted_multi_line_field(store, tmp_path
     assert orders(store)["A1"]["category"] == "a category\nthat goes on\nfor three lines"
 
 
-def test_line_numbers_across_batches_and_duplicates_across_batches(store, tmp_path, monkeypatch):
+def test_line_numbers_across_batches_and_duplicates_across_batches(store, bulk, tmp_path, monkeypatch):
     lines = [f"B{index},C{index % 7},2025-01-{1 + index % 28:02d},{index}.50,0,paid," for index in range(300)]
     lines[250] = "B3,C9,2025-02-01,1,0,paid,"  # the same id as line 5
     lines[120] = "B120,C1,2025-01-01,1,0,paid,\"multi\nline\""  # the exact reader from here on
@@ -359,7 +371,7 @@ def test_line_numbers_across_batches_and_duplicates_across_batches(store, tmp_pa
     path = write(tmp_path, "many.csv", ORDERS_HEADER + "\n".join(lines) + "\n")
     monkeypatch.setattr(csvread, "CHUNK_BYTES", 1000)
     monkeypatch.setattr(csvread, "EXACT_BATCH_ROWS", 37)
-    result = run(store, "orders", path)
+    result = run(store, "orders", path, bulk=bulk)
     # Line of record k (0-based) is k + 2, plus one after the two-line record at index 120.
     assert reasons(result) == [
         (203, "total", "'x' is not an amount"),
@@ -386,11 +398,11 @@ def test_orders_without_an_id_get_a_stable_one(store, tmp_path):
     assert sorted(orders(store)) == ids
 
 
-def test_orders_by_email_find_or_file_customers(store, tmp_path):
+def test_orders_by_email_find_or_file_customers(store, bulk, tmp_path):
     run(store, "customers", write(tmp_path, "c.csv", "customer_id,email\nK1,ana@example.com\n"))
     path = write(tmp_path, "o.csv", "order_id,email,placed_at,total\nE1,Ana@Example.com,2025-01-01,5\n"
                                     "E2,new@example.com,2025-01-02,6\nE3,new@example.com,2025-01-01,7\n")
-    result = run(store, "orders", path)
+    result = run(store, "orders", path, bulk=bulk)
     assert result.customers_created == 1
     got = orders(store)
     assert got["E1"]["customer_id"] == "K1"
@@ -450,26 +462,26 @@ def test_a_viewer_may_not_import(store):
 BAD_AND_GOOD = ORDERS_HEADER + "A1,C1,2025-01-05,10.00,0,paid,\nA2,C1,2025-01-05,oops,0,paid,\n"
 
 
-def test_strict_refuses_the_whole_file_and_stores_nothing(store, tmp_path):
-    run(store, "orders", FIXTURES / "orders.csv")
+def test_strict_refuses_the_whole_file_and_stores_nothing(store, bulk, tmp_path):
+    run(store, "orders", FIXTURES / "orders.csv", bulk=bulk)
     before = dump(store)
-    result = run(store, "orders", write(tmp_path, "mixed.csv", BAD_AND_GOOD), strict=True)
+    result = run(store, "orders", write(tmp_path, "mixed.csv", BAD_AND_GOOD), strict=True, bulk=bulk)
     assert (result.status, result.exit_code, result.import_id) == ("refused", 2, None)
     assert reasons(result) == [(3, "total", "'oops' is not an amount")]
     assert result.inserted == 1  # what would have landed
     assert dump(store) == before
 
 
-def test_dry_run_counts_everything_and_stores_nothing(store, tmp_path):
+def test_dry_run_counts_everything_and_stores_nothing(store, bulk, tmp_path):
     before = dump(store)
-    result = run(store, "orders", write(tmp_path, "mixed.csv", BAD_AND_GOOD), dry_run=True)
+    result = run(store, "orders", write(tmp_path, "mixed.csv", BAD_AND_GOOD), dry_run=True, bulk=bulk)
     assert (result.status, result.exit_code, result.import_id) == ("dry-run", 1, None)
     assert (result.inserted, result.rejected, result.customers_created) == (1, 1, 1)
     assert dump(store) == before
 
 
-def test_an_import_that_fails_part_way_leaves_the_store_as_it_was(store, tmp_path, monkeypatch):
-    run(store, "orders", FIXTURES / "orders.csv")
+def test_an_import_that_fails_part_way_leaves_the_store_as_it_was(store, bulk, tmp_path, monkeypatch):
+    run(store, "orders", FIXTURES / "orders.csv", bulk=bulk)
     before = dump(store)
     good = "".join(f"F{index},C1,2025-01-05,1,0,paid,\n" for index in range(100))
     path = tmp_path / "broken.csv"
@@ -478,11 +490,11 @@ def test_an_import_that_fails_part_way_leaves_the_store_as_it_was(store, tmp_pat
     monkeypatch.setattr(csvread, "SNIFF_BYTES", 300)
     monkeypatch.setattr(csvread, "CHUNK_BYTES", 500)
     with pytest.raises(InputError, match=r"broken.csv: line 102 is not valid UTF-8"):
-        run(store, "orders", path)
+        run(store, "orders", path, bulk=bulk)
     assert dump(store) == before
 
 
-def test_an_interrupted_import_leaves_the_store_as_it_was(store, tmp_path, monkeypatch):
+def test_an_interrupted_import_leaves_the_store_as_it_was(store, bulk, tmp_path, monkeypatch):
     before = dump(store)
     monkeypatch.setattr(csvread, "CHUNK_BYTES", 500)
     path = write(tmp_path, "o.csv", ORDERS_HEADER + "".join(f"I{index},C1,2025-01-05,1,0,paid,\n" for index in range(100)))
@@ -491,7 +503,7 @@ def test_an_interrupted_import_leaves_the_store_as_it_was(store, tmp_path, monke
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run(store, "orders", path, progress=interrupt)
+        run(store, "orders", path, progress=interrupt, bulk=bulk)
     assert dump(store) == before
     assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
@@ -582,12 +594,31 @@ def test_seen_keys_find_the_first_line_even_when_first_hashes_collide():
     assert seen.lines(h0, h1).tolist() == [30, 10, 0, 20, 0]
 
 
-def test_thousands_of_rows_land_whole(store, tmp_path):
+def test_thousands_of_rows_land_whole(store, bulk, tmp_path):
     lines = [f"T{index:05d},C{index % 450},2025-01-01 {index % 24:02d}:00,{index}.25,0,paid," for index in range(2_345)]
     path = write(tmp_path, "many.csv", ORDERS_HEADER + "\n".join(lines) + "\n")
-    result = run(store, "orders", path)
+    result = run(store, "orders", path, bulk=bulk)
     assert (result.inserted, result.customers_created) == (2_345, 450)
     assert store.scalar("SELECT count(*), sum(total_cents) FROM orders") == 2_345
     assert store.scalar("SELECT sum(total_cents) FROM orders") == sum(index * 100 + 25 for index in range(2_345))
-    again = run(store, "orders", path)
+    again = run(store, "orders", path, bulk=bulk)
     assert (again.inserted, again.unchanged) == (0, 2_345)
+
+
+def test_staged_and_direct_imports_store_the_same_rows(tmp_path, monkeypatch):
+    monkeypatch.setattr(csvread, "CHUNK_BYTES", 4_000)  # several batches, customers met again across them
+    lines = [f"S{index:05d},C{index % 97},2025-01-{1 + index % 28:02d} {index % 24:02d}:00,{index}.25,"
+             f"{index % 3},{'paid' if index % 11 else 'cancelled'},{'shoes' if index % 2 else ''}"
+             for index in range(1_500)]
+    path = write(tmp_path, "many.csv", ORDERS_HEADER + "\n".join(reversed(lines)) + "\n")
+    stores = {}
+    for bulk in (False, True):
+        store = stores[bulk] = make_store(tmp_path / f"{bulk}.db")
+        run(store, "orders", FIXTURES / "orders.csv", bulk=bulk)
+        result = run(store, "orders", path, bulk=bulk)
+        assert (result.inserted, result.customers_created) == (1_500, 97)
+    assert data(stores[True]) == data(stores[False])
+    # ADBC's own SQLite stayed in the child: it never shares a process with our writer (performance.md).
+    assert not any(name.startswith("adbc_driver") for name in sys.modules)
+    for store in stores.values():
+        store.close()
