@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,8 @@ CHANNELS = ("email", "sms", "push", "wecom")
 CAP_PERIODS = {"day": 1, "week": 7, "month": 30}
 LANGUAGES = ("en", "zh")
 BUILTIN_MODELS = ("rf11", "cn8")
+MAX_DAYS = 36_500  # a hundred years: any day count beyond this is a typo, and dates would overflow
+MAX_WHOLE = 1_000_000_000
 
 DEFAULT_CONFIG_TEXT = """\
 # tierdesk shop policy. Every key is optional; the values below are the defaults.
@@ -301,13 +304,16 @@ class _Checker:
                 self.fail(keypath + (key,), f"unknown key{hint}")
 
     # typed getters: they record a problem and fall back to the default
-    def integer(self, table: dict, keypath: tuple, default: int, minimum: int = 0) -> int:
+    def integer(self, table: dict, keypath: tuple, default: int, minimum: int = 0,
+                maximum: int | None = None) -> int:
         value = table.get(keypath[-1], default)
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(keypath, f"expected a whole number, got {value!r}")
             return default
-        if value < minimum:
-            self.fail(keypath, f"must be at least {minimum}, got {value}")
+        if maximum is None:
+            maximum = MAX_DAYS if str(keypath[-1]).endswith("_days") else MAX_WHOLE
+        if value < minimum or value > maximum:
+            self.fail(keypath, f"must be between {minimum} and {maximum:,}, got {value}")
             return default
         return value
 
@@ -315,6 +321,9 @@ class _Checker:
         value = table.get(keypath[-1], default)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.fail(keypath, f"expected a number, got {value!r}")
+            return default
+        if not math.isfinite(value):
+            self.fail(keypath, f"expected a finite number, got {value!r}")
             return default
         if value < low or (high is not None and value > high):
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
@@ -348,14 +357,15 @@ class _Checker:
 
     def ascending(self, table: dict, keypath: tuple, default: tuple, count: int, kind: type) -> tuple:
         value = table.get(keypath[-1], list(default))
+        top = MAX_DAYS if str(keypath[-1]).endswith("_days") else MAX_WHOLE
         ok = isinstance(value, list) and len(value) == count and all(
-            isinstance(item, (int, float)) and not isinstance(item, bool) and item > 0 for item in value
+            isinstance(item, (int, float)) and not isinstance(item, bool) and 0 < item <= top for item in value
         )
         if ok and kind is int:
             ok = all(isinstance(item, int) for item in value)
         if not ok:
             noun = "whole numbers" if kind is int else "numbers"
-            self.fail(keypath, f"expected {count} positive {noun}, got {value!r}")
+            self.fail(keypath, f"expected {count} positive {noun} up to {top:,}, got {value!r}")
             return default
         if any(b <= a for a, b in zip(value, value[1:])):
             self.fail(keypath, f"must be strictly increasing, got {value!r}")
@@ -384,7 +394,7 @@ class _Checker:
         out["rfm"] = self.rfm(raw, set(out["segments"]))
         out["lifecycle"] = self.lifecycle(raw)
         out["tags"] = self.tags(raw)
-        out["caps"] = self.caps(raw)
+        out["caps"] = self.caps(raw, out["rfm"].model, out["segments"])
         out["quiet_hours"] = self.quiet_hours(raw)
         out["send"] = self.send(raw)
         out["delivery"] = self.delivery(raw)
@@ -450,10 +460,11 @@ class _Checker:
                 high = 1.0 if name.endswith("_share") else None
                 values[name] = self.number(table, ("tags", name), default, 0.0, high)
             else:
-                values[name] = self.integer(table, ("tags", name), default, 1)
+                values[name] = self.integer(table, ("tags", name), default, 1,
+                                            5 if name.endswith("_score") else None)
         return TagsConfig(**values)
 
-    def caps(self, raw: dict) -> tuple[CapRule, ...]:
+    def caps(self, raw: dict, model: str, custom: dict[str, tuple[SegmentRule, ...]]) -> tuple[CapRule, ...]:
         if "caps" not in raw:
             return DEFAULT_CAPS
         rules = raw["caps"]
@@ -470,11 +481,36 @@ class _Checker:
             if "max" not in rule:
                 self.fail(keypath + ("max",), "missing (how many touches the window allows)")
             channel = self.string(rule, keypath + ("channel",), "any", ("any", *CHANNELS))
-            segment = self.string(rule, keypath + ("segment",), "any")
+            segment = self.cap_segment(rule, keypath + ("segment",), model, custom)
             maximum = self.integer(rule, keypath + ("max",), 1, 0)
             per = self.string(rule, keypath + ("per",), "day", tuple(CAP_PERIODS))
             out.append(CapRule(channel=channel, segment=segment, max=maximum, per=per))
         return tuple(out)
+
+    def cap_segment(self, rule: dict, keypath: tuple, model: str,
+                    custom: dict[str, tuple[SegmentRule, ...]]) -> str:
+        """A segment of the model in use (its English or Chinese name), or "any".
+
+        A misspelt segment would match nobody and silently switch the cap off.
+        """
+        from core.labels import segment_label
+        from core.segments import CN8, LOST, OTHER, PROSPECT, RF11  # here: core.segments imports this module
+
+        value = self.string(rule, keypath, "any")
+        if model in custom:
+            known = [*dict.fromkeys(item.name for item in custom[model]), OTHER]
+        else:
+            known = [item[0] for item in (RF11 if model == "rf11" else CN8)]
+        known = [*dict.fromkeys([*known, LOST, PROSPECT])]
+        by_label = {segment_label(name, "zh"): name for name in known}
+        if value == "any" or value in known:
+            return value
+        if value in by_label:
+            return by_label[value]
+        near = [name for name in known if name.lower() == value.lower()]
+        hint = f" (did you mean '{near[0]}'?)" if near else f" (the {model} segments: {', '.join(known)})"
+        self.fail(keypath, f"no segment {value!r} in the model {model!r}{hint}")
+        return value
 
     def quiet_hours(self, raw: dict) -> QuietHours:
         table = self.table(raw, ("quiet_hours",))

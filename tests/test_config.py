@@ -22,7 +22,16 @@ def test_comments_and_order_do_not_change_the_hash():
     [
         ('timezone = "Mars/Olympus"', "line 1: timezone: unknown time zone"),
         ("[rfm]\nf_cutoffs = [2, 2, 4, 6]", "line 2: rfm.f_cutoffs: must be strictly increasing"),
-        ("[rfm]\nlookback_days = 0", "line 2: rfm.lookback_days: must be at least 1"),
+        ("[rfm]\nlookback_days = 0", "line 2: rfm.lookback_days: must be between 1 and 36,500"),
+        ("[rfm]\nlookback_days = 740000", "line 2: rfm.lookback_days: must be between 1 and 36,500, got 740000"),
+        ("[rfm]\nr_fallback_days = [30, 90, 180, 99999]", "line 2: rfm.r_fallback_days: expected 4 positive"),
+        ("[send]\ndrop_tolerance = nan", "line 2: send.drop_tolerance: expected a finite number, got nan"),
+        ("[tags]\nquality_aov_multiple = inf", "line 2: tags.quality_aov_multiple: expected a finite number"),
+        ("[tags]\nhigh_value_min_m_score = 6", "line 2: tags.high_value_min_m_score: must be between 1 and 5"),
+        ('[[caps]]\nsegment = "champions"\nmax = 1', "line 2: caps[0].segment: no segment 'champions' in the "
+                                                    "model 'rf11' (did you mean 'Champions'?)"),
+        ('[rfm]\nmodel = "cn8"\n[[caps]]\nsegment = "Champions"\nmax = 1',
+         "line 4: caps[0].segment: no segment 'Champions' in the model 'cn8'"),
         ('[rfm]\nmodel = "nope"', "line 2: rfm.model: unknown model 'nope'"),
         ('[[caps]]\nchannel = "sms"\nmax = 1\nper = "fortnight"', "line 4: caps[0].per: expected one of day, week, month"),
         ('[[caps]]\nchannel = "sms"\nper = "day"', "caps[0].max: missing"),
@@ -38,6 +47,14 @@ def test_each_bad_value_is_named_with_its_line(text, expected):
     with pytest.raises(ConfigError) as caught:
         parse_config(text)
     assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_a_cap_names_a_segment_of_the_model_in_either_language():
+    caps = parse_config('[[caps]]\nsegment = "冠军客户"\nmax = 1\n[[caps]]\nsegment = "Loyal"\nmax = 2').caps
+    assert [cap.segment for cap in caps] == ["Champions", "Loyal"]
+    custom = parse_config('[rfm]\nmodel = "mine"\n[[segments.mine]]\nname = "VIP"\nr = "5"\n'
+                          '[[caps]]\nsegment = "VIP"\nmax = 1\n[[caps]]\nsegment = "Other"\nmax = 1')
+    assert [cap.segment for cap in custom.caps] == ["VIP", "Other"]
 
 
 def test_all_problems_are_reported_at_once():
