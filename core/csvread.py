@@ -54,6 +54,7 @@ class Table:
     data_offset: int = 0  # CSV: byte offset of the first record after the header
     first_line: int = 2  # CSV: the physical line that record starts on
     rows: int | None = None  # Parquet: known up front
+    unusable: tuple[tuple[int, str], ...] = ()  # Parquet: columns of a type no field can read, and that type
 
     @property
     def name(self) -> str:
@@ -225,8 +226,20 @@ def _open_parquet(path: Path, size: int) -> Table:
         raise InputError(f"{path.name}: a Parquet file without columns")
     if rows == 0:
         raise InputError(f"{path.name}: a Parquet file without rows")
+    try:
+        dtypes = pl.from_arrow(meta.schema_arrow.empty_table()).dtypes
+    except Exception:  # a type polars cannot hold at all: say so only if a field needs that column
+        dtypes = [pl.Object] * len(names)
+    unusable = tuple((index, str(dtype)) for index, dtype in enumerate(dtypes)
+                     if not (_readable(dtype) or dtype == pl.Null))
     return Table(path=path, format="parquet", encoding=None, delimiter=None, columns=_unique(names),
-                 size=size, rows=rows)
+                 size=size, rows=rows, unusable=unusable)
+
+
+def _readable(dtype: pl.DataType) -> bool:
+    """A Parquet type that becomes text the cell parsers read back to the same value."""
+    return isinstance(dtype, (pl.Datetime, pl.Categorical, pl.Enum)) or dtype in (pl.Date, pl.String, pl.Boolean) \
+        or dtype.is_numeric()
 
 
 # --- reading records -------------------------------------------------------------
@@ -442,7 +455,8 @@ def _as_text(frame: pl.DataFrame, table: Table, index: int) -> pl.Expr:
         return column
     if dtype.is_numeric() or dtype == pl.Boolean or dtype in (pl.Categorical, pl.Enum):
         return column.cast(pl.String)
-    raise InputError(f"{table.name}: column {table.columns[index]!r} holds {dtype}, which cannot be imported")
+    # All blank (pl.Null), or a type no field reads: plan_import refused it if a field uses it.
+    return pl.lit(None, dtype=pl.String).alias(name)
 
 
 def parquet_raw(frame: pl.DataFrame, table: Table) -> pl.Series:

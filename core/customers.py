@@ -108,8 +108,12 @@ def profile(store: "Store", match: Match, user: "User", *, reveal: bool = False,
         with store.transaction():
             audit.record(store, actor=user.login, action="customer.reveal", target=match.customer_id, now=now)
     row = store.rows(
-        "SELECT id, customer_id, name, email, phone, region, timezone, signed_up_at, accepts_email, accepts_sms, "
-        "accepts_push, accepts_wecom FROM customers WHERE id = ?", (match.id,),
+        # Nobody signs up after their first order (files may arrive newest first), as in the reading.
+        "SELECT id, customer_id, name, email, phone, region, timezone, "
+        "min(coalesce(signed_up_at, placed_at), coalesce(placed_at, signed_up_at)) AS signed_up_at, "
+        "accepts_email, accepts_sms, accepts_push, accepts_wecom FROM customers "
+        "LEFT JOIN (SELECT min(placed_at) AS placed_at FROM orders WHERE customer = ?) "
+        "WHERE id = ?", (match.id, match.id),
     )[0]
     identity = {
         "customer_id": row["customer_id"],

@@ -73,9 +73,8 @@ def explain(store: "Store", match: Match, as_of: date | None = None) -> dict[str
     recency = as_of_day - facts["last_day"] if facts["last_day"] is not None else None
     frequency, monetary = facts["frequency"], facts["monetary"]
     aov = (monetary * 2 + frequency) // (2 * frequency) if frequency else None
-    signup_day = _signup_day(store, match.id, zone)
-    if signup_day is None:
-        signup_day = facts["first_day"]
+    known_days = [day for day in (_signup_day(store, match.id, zone), facts["first_day"]) if day is not None]
+    signup_day = min(known_days) if known_days else None  # as the reading: never after the first order
 
     values = {"recency_days": recency, "frequency": frequency, "monetary": monetary}
     score_lines = []
@@ -169,7 +168,7 @@ def _classify(orders: pl.DataFrame, as_of_day: int, lookback: int) -> list[dict[
 
 def _lifecycle_trace(config, as_of_day: int, facts: dict) -> tuple[str, list[dict]]:
     checks = {
-        "new": facts["signup_day"] is not None and as_of_day - facts["signup_day"] <= config.new_days,
+        "new": facts["signup_day"] is not None and 0 <= as_of_day - facts["signup_day"] <= config.new_days,
         "prospect": facts["last_day"] is None,
         "churned": facts["recency_days"] is not None and facts["recency_days"] >= config.churned_days,
         "dormant": facts["recency_days"] is not None and facts["recency_days"] >= config.dormant_days,

@@ -464,8 +464,8 @@ class _Run:
             "WHERE k.by_email = 0 "
             "UNION ALL SELECT key, by_email, id FROM ("
             "  SELECT k.key, k.by_email, coalesce("
-            "    (SELECT min(id) FROM customers WHERE email = k.key),"
-            "    (SELECT id FROM customers WHERE customer_id = k.key)) AS id "
+            "    (SELECT id FROM customers WHERE customer_id = k.key),"
+            "    (SELECT min(id) FROM customers WHERE email = k.key)) AS id "
             "  FROM temp.import_keys k WHERE k.by_email = 1"
             ") WHERE id IS NOT NULL"
         ).fetchall()
@@ -548,8 +548,13 @@ class _Run:
         )
         old = self._existing_customers(incoming.select("key", "by_email").sort("by_email", "key"))
         merged = incoming.join(old, on=["key", "by_email"], how="left", suffix="_old", maintain_order="left")
-        # A blank cell keeps what the store knows.
+        # A blank cell keeps what the store knows, and a file never lifts an opt-out: a stale
+        # export must not undo what a customer asked for (a person records opting back in).
         merged = merged.with_columns([pl.coalesce(pl.col(name), pl.col(f"{name}_old")).alias(name) for name in columns])
+        merged = merged.with_columns([
+            pl.when(pl.col(f"accepts_{channel}_old") == -1).then(-1).otherwise(pl.col(f"accepts_{channel}"))
+            .alias(f"accepts_{channel}") for channel in CHANNELS
+        ])
         is_new = pl.col("id").is_null()
         differs = pl.any_horizontal([pl.col(name).ne_missing(pl.col(f"{name}_old")) for name in columns])
         new = merged.filter(is_new).sort("key")

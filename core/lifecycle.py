@@ -26,7 +26,7 @@ def rules(config: LifecycleConfig) -> list[tuple[str, str]]:
 def stage_expr(config: LifecycleConfig, as_of_day: int) -> pl.Expr:
     """Needs ``signup_day``, ``last_day``, ``recency_days`` and ``orders_30d``."""
     return (
-        pl.when((as_of_day - pl.col("signup_day")) <= config.new_days).then(pl.lit("new"))
+        pl.when((as_of_day - pl.col("signup_day")).is_between(0, config.new_days)).then(pl.lit("new"))
         .when(pl.col("last_day").is_null()).then(pl.lit("prospect"))
         .when(pl.col("recency_days") >= config.churned_days).then(pl.lit("churned"))
         .when(pl.col("recency_days") >= config.dormant_days).then(pl.lit("dormant"))

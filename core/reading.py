@@ -92,7 +92,8 @@ def compute(
             | pl.col("first_day").is_not_null()
         )
         .with_columns(
-            signup_day=pl.coalesce("signup_day", "first_day"),
+            # Nobody signs up after their first order, whatever order the files came in.
+            signup_day=pl.min_horizontal("signup_day", "first_day"),
             frequency=pl.col("frequency").fill_null(0),
             monetary=pl.col("monetary").fill_null(0),
             orders_30d=pl.col("orders_30d").fill_null(0),

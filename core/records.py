@@ -184,6 +184,10 @@ def plan_import(kind: str, path: Path | str, *, fmt: str = "auto", mapping: Mapp
         columns = shopify.source_columns(table, mapping)
         return ImportPlan(kind, table, "shopify", columns, shopify.labels(table, columns))
     columns = _match_columns(kind, table, mapping)
+    unusable = dict(table.unusable)
+    for index in sorted(set(columns.values()) & set(unusable)):
+        raise InputError(f"{table.name}: column {table.columns[index]!r} holds {unusable[index]}, "
+                         "which cannot be imported")
     return ImportPlan(kind, table, table.format, columns,
                       {name: table.columns[index] for name, index in columns.items()})
 

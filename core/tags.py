@@ -128,7 +128,9 @@ def affinity(orders: pl.LazyFrame, as_of_day: int, lookback_days: int, config: T
         .join(names, on="code")
         .group_by("customer")
         .agg(name=pl.col("name").min())
-        .select("customer", affinity_tag=pl.lit(AFFINITY_PREFIX) + pl.col("name"))
+        # Tags are ';'-joined: a category's own separators must not split it into tags of its own.
+        .select("customer", affinity_tag=pl.lit(AFFINITY_PREFIX) + pl.col("name")
+                .str.replace_all(r"\s*[;,]\s*", "/").str.replace_all(r"\s+", " ").str.strip_chars())
     )
 
 

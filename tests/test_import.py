@@ -291,6 +291,22 @@ def test_typed_parquet_columns(store, tmp_path):
     assert got["1"]["placed_at"] == 1735720200 and got["1"]["total_cents"] == 1999
 
 
+def test_parquet_columns_no_field_uses_are_ignored_whatever_their_type(store, tmp_path):
+    path = tmp_path / "extra.parquet"
+    pl.DataFrame({
+        "order_id": ["X1", "X2"], "customer_id": ["C1", "C2"], "placed_at": ["2025-01-01", "2025-01-02"],
+        "total": [1.0, 2.0], "notes": [None, None], "items": [["a", "b"], []], "meta": [{"k": 1}, {"k": 2}],
+    }).write_parquet(path)
+    assert run(store, "orders", path).inserted == 2
+    with pytest.raises(InputError, match=r"extra.parquet: column 'items' holds List\(String\), which cannot be"):
+        run(store, "orders", path, mapping={"category": "items"})
+    nulls = tmp_path / "nulls.parquet"  # a blank column a field does use is just blank
+    pl.DataFrame({"order_id": ["N1"], "customer_id": ["C1"], "placed_at": ["2025-01-03"], "total": [3.0],
+                  "category": [None]}).write_parquet(nulls)
+    assert run(store, "orders", nulls).inserted == 1
+    assert orders(store)["N1"]["category"] is None
+
+
 # --- bad input --------------------------------------------------------------------------
 
 
@@ -433,6 +449,39 @@ def test_customers_blank_cells_keep_what_is_known_and_consent_changes_are_logged
     again = run(store, "customers", tmp_path / "c2.csv")
     assert (again.updated, again.unchanged) == (0, 1)
     assert store.scalar("SELECT count(*) FROM consent_events") == 2
+
+
+def test_an_import_never_lifts_an_opt_out(store, tmp_path):
+    from core.customers import resolve, set_consent
+
+    path = write(tmp_path, "c.csv", "customer_id,email,accepts_email,accepts_sms\nC1,a@x.com,yes,yes\nC2,b@x.com,yes,\n")
+    run(store, "customers", path)
+    set_consent(store, OWNER, resolve(store, "C1"), "email", False, "asked us to stop", NOW)
+    again = run(store, "customers", path)  # a stale export still says yes
+    assert (again.updated, again.unchanged) == (0, 2)
+    assert store.scalar("SELECT accepts_email FROM customers WHERE customer_id = 'C1'") == -1
+    no = run(store, "customers", write(tmp_path, "n.csv", "customer_id,accepts_email,accepts_sms\nC1,no,no\n"))
+    assert no.updated == 1  # sms: given → not given; email stays opted out
+    assert store.rows("SELECT accepts_email, accepts_sms FROM customers WHERE customer_id = 'C1'") == [
+        {"accepts_email": -1, "accepts_sms": 0}]
+    assert [row["source"] for row in store.rows("SELECT source FROM consent_events WHERE channel = 'email' "
+                                                "AND customer = 1 ORDER BY id")] == ["import:c.csv", "user:owner"]
+
+
+def test_email_only_rows_find_the_same_customer_on_every_import(store, tmp_path):
+    path = write(tmp_path, "o.csv", "order_id,customer_id,email,placed_at,total\n"
+                                    "O1,C1,a@x.com,2025-01-01,10\nO2,,a@x.com,2025-01-02,20\n")
+    run(store, "orders", path)
+    before = data(store)
+    again = run(store, "orders", path)
+    assert (again.updated, again.unchanged) == (0, 2)
+    assert data(store) == before
+    people = write(tmp_path, "c.csv", "customer_id,email,name\nC7,z@x.com,Ann\n,z@x.com,Ann Smith\n")
+    run(store, "customers", people)
+    before = data(store)
+    for _ in range(2):
+        assert run(store, "customers", people).updated == 0
+    assert data(store) == before
 
 
 def test_customers_with_bad_cells(store, tmp_path):

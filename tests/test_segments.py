@@ -138,6 +138,7 @@ def stage(signup_days_ago, last_order_days_ago, orders_30d, config=LifecycleConf
     (400, 29, 1, "occasional"),
     (400, 0, 1, "occasional"),
     (None, 5, 3, "active"),
+    (-2, None, 0, "prospect"),  # a signup after the as-of is not "new"
 ])
 def test_lifecycle_first_rule_wins(signup, last, recent, expected):
     assert stage(signup, last, recent) == expected
@@ -148,6 +149,20 @@ def test_lifecycle_thresholds_come_from_the_config():
     assert stage(5, 3, 1, config) == "active"
     assert stage(5, 12, 0, config) == "dormant"
     assert stage(5, 20, 0, config) == "churned"
+
+
+def test_nobody_signs_up_after_their_first_order():
+    """Orders imported before older history must not leave the signup at the later order."""
+    shop = Frames()
+    shop.customer(1, signup=ago(3))  # as a recent orders file left it
+    shop.order(1, ago(3), 10)
+    shop.order(1, ago(200), 10)  # history imported afterwards
+    shop.order(1, ago(400), 10)
+    shop.customer(2, signup=ago(3))
+    shop.order(2, ago(3), 10)
+    frame = shop.compute()
+    assert row(frame, 1)["lifecycle"] == "occasional"
+    assert row(frame, 2)["lifecycle"] == "new"
 
 
 # --- tags -------------------------------------------------------------------
@@ -203,6 +218,13 @@ def test_category_affinity_needs_enough_orders_in_one_category():
     assert "affinity:home" in tags_of(frame, 1)
     assert not any(tag.startswith("affinity:") for tag in tags_of(frame, 2))  # only 2 orders
     assert not any(tag.startswith("affinity:") for tag in tags_of(frame, 3))  # 25% each
+
+
+def test_a_category_with_separators_stays_one_tag():
+    shop = Frames()
+    for k in range(3):
+        shop.order(1, ago(k + 1), 10, category="Shoes;Bags, \tsale")
+    assert tags_of(shop.compute(), 1) == ["affinity:Shoes/Bags/sale"]
 
 
 def test_event_rules_social_cart_and_koc(tmp_path):
