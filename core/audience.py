@@ -70,6 +70,12 @@ COLUMNS: tuple[Column, ...] = (
 )
 COLUMN_NAMES = tuple(column.name for column in COLUMNS)
 SCHEMA = {column.name: column.dtype for column in COLUMNS}
+_SAMPLE = {
+    "customer_id": "1001", "segment": "At risk", "lifecycle": "dormant", "recency_days": 40, "frequency": 3,
+    "monetary": 120.5, "aov": 40.2, "r_score": 2, "f_score": 3, "m_score": 4, "tags": ["price-sensitive"],
+    "churn_risk": 0.4, "clv": 80.0, "region": "Zhejiang", "timezone": "Asia/Shanghai", "has_email": True,
+    "has_phone": False, "accepts_email": 1, "accepts_sms": 0, "accepts_push": -1, "accepts_wecom": 0,
+}
 
 # Row-wise functions only: nothing that aggregates, reads files or looks at other rows.
 FUNCTIONS = {
@@ -237,11 +243,19 @@ def compile_expression(text: str) -> pl.Expr:
     unknown = sorted(set(expression.meta.root_names()) - set(SCHEMA))
     if unknown:
         _known_column(unknown[0])
-    sample = pl.DataFrame([pl.Series(name, [None], dtype=dtype) for name, dtype in SCHEMA.items()])
+    # A customer like the real ones (so a cast of a segment name or a list compared with text fails
+    # here, not at preview) and one with nothing known.
+    sample = pl.DataFrame([pl.Series(name, [_SAMPLE[name], None], dtype=dtype) for name, dtype in SCHEMA.items()])
     try:
         result = sample.select(expression.alias("matched"))
     except (Exception, PanicException) as exc:
-        raise InputError(f"audience: {_first_line(exc)}") from None
+        reason = _first_line(exc)
+        if "List type" in reason and "tags" in expression.meta.root_names():
+            reason = "tags is a list of names: test one with array_contains(tags, 'price-sensitive')"
+        failed = re.match(r"(conversion from `\w+` to `\w+` failed in column '(\w+)')", reason)
+        if failed:  # the counts would be of our sample, not of the shop
+            reason = f"{failed.group(1)}: it holds text such as {_SAMPLE[failed.group(2)]!r}"
+        raise InputError(f"audience: {reason}") from None
     dtype = result.schema["matched"]
     if dtype != pl.Boolean:
         raise InputError(f"audience: must be true or false for each customer (this gives a {dtype} value; "

@@ -32,6 +32,8 @@ from tests.test_campaign_support import campaign_store, user
     ("sum(monetary) OVER () > 1", "function sum() is not allowed"),
     ("CAST(monetary AS blob) > 1", "unknown type 'blob'"),
     ("segment = 1", "cannot compare string with numeric type"),
+    ("tags = 'vip'", "tags is a list of names: test one with array_contains(tags, "),
+    ("CAST(segment AS INT) > 1", "failed in column 'segment': it holds text such as 'At risk'"),
     ("(monetary > 1", "unbalanced '('"),
     ("monetary > 1)", "unbalanced ')'"),
     ("", "empty expression"),
