@@ -52,6 +52,7 @@ __all__ = [
 
 REJECTS_KEPT = 10_000  # in the result; the store keeps every one
 RAW_CHARS = 2_000  # of a rejected record's text (an unclosed quote can swallow the rest of a file)
+REASON_CHARS = 200  # of a reason, which quotes the cell it is about
 STATEMENT_ROWS = 1_000  # rows per INSERT ... VALUES statement (at most 13 parameters each: < 32,766)
 WRITE_SLICE = 100_000  # rows turned into Python values at a time
 IMPORT_CACHE_KIB = 400_000  # SQLite's page cache while importing; it only grows as pages are used
@@ -325,9 +326,10 @@ class _Run:
         if rejects.height == 0:
             return
         rejects = rejects.select(REJECT_COLUMNS).with_columns(
-            pl.when(pl.col(RAW).str.len_chars() > RAW_CHARS)
-            .then(pl.col(RAW).str.slice(0, RAW_CHARS) + pl.lit("…"))
-            .otherwise(pl.col(RAW)).alias(RAW)
+            pl.when(pl.col(column).str.len_chars() > limit)
+            .then(pl.col(column).str.slice(0, limit) + pl.lit("…"))
+            .otherwise(pl.col(column)).alias(column)
+            for column, limit in ((RAW, RAW_CHARS), ("_reason", REASON_CHARS))  # a reason quotes the cell
         )
         self.rejected += rejects.height
         room = REJECTS_KEPT - len(self.rejects)

@@ -671,3 +671,11 @@ def test_staged_and_direct_imports_store_the_same_rows(tmp_path, monkeypatch):
     assert not any(name.startswith("adbc_driver") for name in sys.modules)
     for store in stores.values():
         store.close()
+
+
+def test_a_huge_bad_cell_is_quoted_short(store, tmp_path):
+    path = write(tmp_path, "big.csv", ORDERS_HEADER + "B1,C1,2025-01-05," + "9" * 50_000 + "x,0,paid,\n")
+    result = run(store, "orders", path)
+    reason = result.rejects[0].reason
+    assert result.rejects[0].field == "total" and len(reason) <= 201 and reason.endswith("…")
+    assert len(store.scalar("SELECT reason FROM import_rejects")) <= 201
