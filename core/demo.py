@@ -144,6 +144,11 @@ ProgressCallback = Callable[[str, int, int], None]
 # --- the result -----------------------------------------------------------
 
 
+DEFAULT_CUSTOMERS = 20_000
+DEFAULT_SEED = 7
+EARLIEST_AS_OF = date(2000, 1, 1)
+
+
 @dataclass(frozen=True)
 class DemoParams:
     """What a demo store is generated from; equal params give an equal store."""
@@ -184,9 +189,9 @@ class DemoSummary:
 def generate_demo(
     path: Path | str,
     *,
-    customers: int = 20_000,
-    seed: int = 7,
-    as_of: date,
+    customers: int | None = None,
+    seed: int | None = None,
+    as_of: date | None = None,
     owner: str,
     now: int,
     fresh: bool = False,
@@ -194,30 +199,48 @@ def generate_demo(
 ) -> DemoSummary:
     """Create the demo store at ``path`` (and its config beside it).
 
-    An existing demo store generated from the same parameters is reused
-    unless ``fresh``; a demo store from other parameters is replaced; any
-    other file at ``path`` is refused with :class:`StoreError`, so real data
-    is never overwritten. The store is built in a temporary file beside the
-    target and renamed into place only when complete.
+    A demo store already at ``path`` is reopened, whatever day it is: people
+    tag, import and run campaigns in it, and none of that is thrown away
+    unless ``fresh`` says so. Asking for other parameters than it was made
+    with (those given, not None) is refused with :class:`InputError`
+    naming ``--fresh``. Any other file at ``path`` is refused with
+    :class:`StoreError`, so real data is never overwritten. The store is
+    built in a temporary file beside the target and renamed into place only
+    when complete. Unset parameters default to 20,000 customers, seed 7
+    and yesterday.
     """
     started = time.perf_counter()
     path = Path(path).expanduser()
-    if isinstance(customers, bool) or not isinstance(customers, int) or customers < 1:
+    if customers is not None and (isinstance(customers, bool) or not isinstance(customers, int) or customers < 1):
         raise InputError(f"--customers: expected a whole number of at least 1, got {customers!r}")
-    params = DemoParams(customers=customers, seed=int(seed), as_of=as_of)
     as_of_limit = default_demo_as_of(now)
-    if as_of > as_of_limit:
+    if as_of is not None and as_of > as_of_limit:
         raise InputError(
             f"--as-of: {as_of.isoformat()} is not a whole past day yet; the latest is {as_of_limit.isoformat()}"
         )
+    if as_of is not None and as_of < EARLIEST_AS_OF:
+        raise InputError(f"--as-of: the demo shop's two years of history need a day from "
+                         f"{EARLIEST_AS_OF.isoformat()} on, got {as_of.isoformat()}")
+    asked = {"demo_customers": customers, "demo_seed": seed, "demo_as_of": as_of}
+    params = DemoParams(customers=DEFAULT_CUSTOMERS if customers is None else customers,
+                        seed=DEFAULT_SEED if seed is None else int(seed), as_of=as_of or as_of_limit)
     building = _building_path(path)
     with _build_lock(path):
         existing = existing_demo_params(path)
-        wanted = params.meta()
-        if (existing is not None and not fresh and "demo_counts" in existing
-                and {key: existing.get(key) for key in wanted} == wanted):
+        if existing is not None and not fresh and "demo_counts" in existing:
+            made = DemoParams(customers=int(existing["demo_customers"]), seed=int(existing["demo_seed"]),
+                              as_of=date.fromisoformat(existing["demo_as_of"]))
+            differs = [key for key, value in asked.items()
+                       if value is not None and str(value if key != "demo_as_of" else value.isoformat())
+                       != existing.get(key)]
+            if differs:
+                raise InputError(
+                    f"{path} already holds a demo shop of {made.customers:,} customers (seed {made.seed}, "
+                    f"as of {made.as_of.isoformat()}); add --fresh to replace it, and everything done in it "
+                    "since, or --db to put this one elsewhere"
+                )
             counts = json.loads(existing["demo_counts"])
-            return DemoSummary(path=path, params=params, reused=True,
+            return DemoSummary(path=path, params=made, reused=True,
                                seconds=time.perf_counter() - started, **counts)
         _remove_store_files(building)
         try:

@@ -353,7 +353,7 @@ def test_bad_parameters_are_refused(tmp_path):
 # --- an existing file at the path ---------------------------------------------
 
 
-def test_the_same_demo_is_reused_and_another_replaced(tmp_path):
+def test_the_same_demo_is_reused_and_only_fresh_replaces_it(tmp_path):
     path = tmp_path / "shop.db"
     generate(path, customers=300)
     store_id = scalar(path, "SELECT value FROM meta WHERE key = 'store_id'")
@@ -363,13 +363,29 @@ def test_the_same_demo_is_reused_and_another_replaced(tmp_path):
     fresh = generate(path, customers=300, fresh=True)
     assert not fresh.reused
     assert scalar(path, "SELECT value FROM meta WHERE key = 'store_id'") != store_id
+    with pytest.raises(InputError, match=r"already holds a demo shop of 300 customers \(seed 7, as of "
+                                         r"2025-06-29\); add --fresh to replace it"):
+        generate(path, customers=400, seed=8)
+    assert scalar(path, "SELECT count(*) FROM customers") == 300
     (tmp_path / "shop.db-wal").write_bytes(b"")  # stale files of the store being replaced
     (tmp_path / "shop.db-shm").write_bytes(b"")
-    other = generate(path, customers=400, seed=8)
+    other = generate(path, customers=400, seed=8, fresh=True)
     assert not other.reused
     assert scalar(path, "SELECT value FROM meta WHERE key = 'demo_seed'") == "8"
     assert scalar(path, "SELECT count(*) FROM customers") == 400
     assert sorted(os.listdir(tmp_path)) == ["shop.cache", "shop.db", "shop.toml"]  # cache: the columnar copy
+
+
+def test_a_demo_worked_in_is_reopened_on_a_later_day(tmp_path):
+    """Yesterday moves on every night; the shop someone tagged and ran campaigns in must not."""
+    path = tmp_path / "shop.db"
+    generate_demo(path, customers=200, owner="owner", now=NOW)
+    made = scalar(path, "SELECT value FROM meta WHERE key = 'demo_as_of'")
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO manual_tags (customer, tag, added_by, added_at) VALUES (5, 'keep-me', 'owner', 1)")
+    next_day = generate_demo(path, owner="owner", now=NOW + 86_400)
+    assert next_day.reused and next_day.params.as_of.isoformat() == made
+    assert scalar(path, "SELECT count(*) FROM manual_tags WHERE tag = 'keep-me'") == 1
 
 
 def test_a_real_store_is_never_replaced(tmp_path):
@@ -409,7 +425,7 @@ def test_an_interrupted_build_leaves_the_previous_store_and_no_debris(tmp_path, 
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        generate(path, customers=3000, seed=9, progress=interrupt)
+        generate(path, customers=3000, seed=9, progress=interrupt, fresh=True)
     assert table_digests(path) == before
     assert sorted(os.listdir(tmp_path)) == ["shop.cache", "shop.db", "shop.toml"]  # cache: the columnar copy
 
@@ -446,7 +462,10 @@ def test_demo_command_generates_then_reuses(tmp_path, console_calls):
     assert console_calls == [("after_generate", path)]
     again = invoke("demo", "--customers", 2000, "--db", path)
     assert again.exit_code == 0, again.output
-    assert "Reusing" in again.stdout
+    assert "Reopening" in again.stdout
+    other = invoke("demo", "--no-open", "--customers", 10, "--db", path)
+    assert other.exit_code == 2 and "add --fresh to replace it" in other.stderr
+    assert scalar(path, "SELECT count(*) FROM customers") == 2000
     assert console_calls[1:] == [("after_generate", path), ("open_console", path)]
 
 
@@ -461,7 +480,7 @@ def test_demo_command_refuses_a_bad_customer_count(tmp_path, console_calls, valu
 
 @pytest.mark.parametrize("value, message", [
     ("2025-13-01", "no such date"), ("yesterday", "expected a date as YYYY-MM-DD"),
-    ("2999-01-01", "not a whole past day"),
+    ("2999-01-01", "not a whole past day"), ("0001-01-01", "need a day from 2000-01-01 on"),
 ])
 def test_demo_command_refuses_a_bad_as_of(tmp_path, console_calls, value, message):
     result = invoke("demo", "--no-open", "--as-of", value, "--db", tmp_path / "x.db")

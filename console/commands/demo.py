@@ -48,9 +48,15 @@ def after_generate(store: Path) -> None:
 
 def demo(
     customers: Annotated[
-        int, typer.Option("--customers", help="How many customers the shop has (about 10 orders each).")
-    ] = 20_000,
-    seed: Annotated[int, typer.Option("--seed", help="The same seed, size and as-of give the same shop.")] = 7,
+        Optional[int],
+        typer.Option("--customers", help="How many customers the shop has (about 10 orders each) [default: 20000].",
+                     show_default=False),
+    ] = None,
+    seed: Annotated[
+        Optional[int],
+        typer.Option("--seed", help="The same seed, size and as-of give the same shop [default: 7].",
+                     show_default=False),
+    ] = None,
     as_of: Annotated[
         Optional[str],
         typer.Option("--as-of", help="The shop's last whole day, YYYY-MM-DD (default: yesterday in Asia/Shanghai).",
@@ -58,32 +64,33 @@ def demo(
     ] = None,
     no_open: Annotated[bool, typer.Option("--no-open", help="Generate the store; don't open the console.")] = False,
     fresh: Annotated[
-        bool, typer.Option("--fresh", help="Generate again even if this demo store is already there.")
+        bool, typer.Option("--fresh", help="Replace the demo store already there (and what was done in it).")
     ] = False,
     db: DbOption = None,
 ) -> None:
     """Generate a deterministic demo shop and open the console on it.
 
-    An existing demo store made with the same options is reused. A store
-    that `tierdesk demo` did not make is never replaced.
+    A demo store already there is reopened as it is, on any later day too;
+    --fresh replaces it. A store that `tierdesk demo` did not make is never
+    replaced.
     """
     from core.clock import parse_date
     from core.errors import InputError
 
-    if customers < 1 or customers > MAX_CUSTOMERS:
+    if customers is not None and not 1 <= customers <= MAX_CUSTOMERS:
         raise InputError(
             f"--customers: expected a whole number from 1 to {MAX_CUSTOMERS:,}, got {customers}"
         )
     as_of_day = parse_date(as_of, "--as-of") if as_of is not None else None
 
-    from core.demo import default_demo_as_of, generate_demo
+    from core.demo import generate_demo
     from core.users import os_login
 
     clock = now()
     path = store_path(db)
     with _progress() as progress:
         summary = generate_demo(
-            path, customers=customers, seed=seed, as_of=as_of_day or default_demo_as_of(clock),
+            path, customers=customers, seed=seed, as_of=as_of_day,
             owner=os_login(), now=clock, fresh=fresh, progress=progress,
         )
     _print_summary(summary)
@@ -133,8 +140,8 @@ def _print_summary(summary: "DemoSummary") -> None:
     what = (f"{summary.customers:,} customers, {summary.orders:,} orders, {summary.events:,} events "
             f"(seed {params.seed}, as of {params.as_of.isoformat()})")
     if summary.reused:
-        out().print(f"Reusing the demo shop at {escape(str(summary.path))}: {what}.")
-        out().print("[dim]--fresh generates it again.[/]")
+        out().print(f"Reopening the demo shop at {escape(str(summary.path))}: {what}.")
+        out().print("[dim]--fresh replaces it with a new one (and drops what was done in it).[/]")
     else:
         out().print(f"Generated the demo shop in {summary.seconds:.1f} s: {what}.")
         out().print(f"Store: {escape(str(summary.path))}")
