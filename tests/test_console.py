@@ -634,3 +634,24 @@ def test_member_lines_keep_columns_aligned_with_wide_characters_and_cuts():
     short, header = align_rows([["王涛", "x"], ["Ann", "yy"]], ["name", "v"])
     starts = [cell_len(line[:line.rindex(field)]) for line, field in zip([*short, header], ["x", "yy", "v"])]
     assert len(set(starts)) == 1  # the second column starts at the same cell on every line
+
+
+# --- Found in review, at 80×24 in a real terminal ------------------------------------------------
+
+
+@pilot_test
+async def test_the_members_filter_box_shows_what_is_typed_above_the_footer(shop_path):
+    app = make_app(shop_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        cursor_to(app.screen.query_one("#segments", DataTable), "Potential loyalist")
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("slash", *"cai")
+        await settle(pilot)
+        screen = app.screen
+        filter_input = screen.query_one("#filter", Input)
+        region = filter_input.region
+        assert region.height == 1 and region.bottom <= screen.query_one(Footer).region.y
+        widget, _ = screen.get_widget_at(region.x + 2, region.y)
+        assert widget is filter_input  # not hidden under the footer (both were docked at the bottom)
