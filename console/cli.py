@@ -105,6 +105,9 @@ def root(
     ] = None,
 ) -> None:
     """Open the console on the store (or run one of the commands below)."""
+    from console import common
+
+    common.ROOT_DB = db  # typed before the command, --db is meant for it too
     if ctx.invoked_subcommand is None:
         from console.commands.console_cmd import open_console
 

@@ -26,8 +26,8 @@ DbOption = Annotated[
     Optional[Path],
     typer.Option(
         "--db",
-        envvar="TIERDESK_DB",
-        help="The store file (default: shop.db in your data directory).",
+        # No envvar here: store_path() reads TIERDESK_DB, so a --db typed anywhere beats it.
+        help="The store file (default: $TIERDESK_DB, else shop.db in your data directory).",
         show_default=False,
         dir_okay=False,
     ),
@@ -79,9 +79,21 @@ def note(message: str) -> None:
     err().print(f"[dim]{escape(message)}[/]")
 
 
+# ``tierdesk --db X COMMAND``: the store named before the command, for commands not given their own.
+ROOT_DB: Path | None = None
+
+
 def store_path(db: Path | None) -> Path:
+    """The store a command works on: its own --db, else the one typed before the command, else
+    TIERDESK_DB, else the default."""
+    from core.errors import InputError
     from core.store import resolve_store_path
 
+    if ROOT_DB is not None:
+        if db is None:
+            db = ROOT_DB
+        elif Path(db).expanduser().resolve() != ROOT_DB.expanduser().resolve():
+            raise InputError(f"--db given twice, as {ROOT_DB} and as {db}: name one store")
     return resolve_store_path(db)
 
 

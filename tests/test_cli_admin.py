@@ -37,6 +37,19 @@ def test_db_comes_from_the_environment(store_path, monkeypatch):
     assert store_path.exists()
 
 
+def test_a_db_typed_before_the_command_is_the_commands_and_beats_the_environment(tmp_path, monkeypatch):
+    first, second = tmp_path / "a.db", tmp_path / "b.db"
+    make_store(first).close()
+    make_store(second).close()
+    monkeypatch.setenv("TIERDESK_DB", str(second))
+    assert invoke("--db", first, "config", "path").stdout.strip() == str(tmp_path / "a.toml")
+    assert invoke("config", "path").stdout.strip() == str(tmp_path / "b.toml")
+    assert invoke("config", "path", "--db", first).stdout.strip() == str(tmp_path / "a.toml")
+    both = invoke("--db", first, "users", "list", "--db", second)
+    assert both.exit_code == 2 and "--db given twice" in both.stderr
+    assert invoke("--db", first, "users", "list", "--db", first).exit_code == 0
+
+
 def test_missing_store_explains_how_to_make_one(tmp_path):
     result = invoke("users", "list", "--db", tmp_path / "none.db")
     assert result.exit_code == 2
