@@ -21,6 +21,7 @@ with one ``INSERT … SELECT`` at the end, still inside the one transaction.
 from __future__ import annotations
 
 import queue
+import re
 import threading
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -182,14 +183,35 @@ def latest_import(store: "Store", import_id: int | None = None) -> dict:
     return rows[0]
 
 
-def list_rejects(store: "Store", import_id: int | None = None) -> tuple[dict, list[dict]]:
-    """An import (the latest unless given) and its rejected rows in line order."""
+def list_rejects(store: "Store", import_id: int | None = None, *,
+                 user: "User | None" = None) -> tuple[dict, list[dict]]:
+    """An import (the latest unless given) and its rejected rows in line order.
+
+    A user who sees contacts masked (support, viewers) gets no raw text, and
+    an email or phone a reason quotes comes masked: rejects must not be a way
+    round the masking of the customer view.
+    """
     record = latest_import(store, import_id)
     rejects = store.rows(
         "SELECT line, field, reason, raw, file FROM import_rejects WHERE import_id = ? ORDER BY line, id",
         (record["id"],),
     )
+    if user is not None and user.masks_contacts:
+        from core.contacts import mask_email, mask_phone
+
+        def masked(match: "re.Match[str]") -> str:
+            value = match.group(1)
+            return "'" + (mask_email(value) if "@" in value else mask_phone(value)) + "'"
+
+        for row in rejects:
+            row["raw"] = None
+            quoted = _QUOTED if row["field"] in ("email", "phone") else _QUOTED_EMAIL
+            row["reason"] = quoted.sub(masked, row["reason"])
     return record, rejects
+
+
+_QUOTED = re.compile(r"'([^']*)'")  # a cell a reason quotes
+_QUOTED_EMAIL = re.compile(r"'([^'\s]*@[^']*)'")
 
 
 # --- the reading side ---------------------------------------------------------------------

@@ -156,3 +156,23 @@ def test_parquet_rejects_say_row(store, as_user, tmp_path):
     assert result.exit_code == 1
     assert "Rejected rows:" in result.stdout and "  row 2: placed_at: cannot read 'x'" in result.stdout
     assert "row " in invoke("rejects", "--db", store.path).stdout
+
+
+def test_rejects_do_not_unmask_contacts_for_support(store, as_user, tmp_path):
+    from core.users import User, add_user
+
+    add_user(store, User(login="owner", role="owner", known=True), "sam", "support", 1)
+    path = tmp_path / "leak.csv"
+    path.write_text("customer_id,email,phone\nC1,yang@icloud.com,+86 138 0013 8000\nC2,not-an-email,+1\n"
+                    "C3,ok@x.com,13800138000x\n", encoding="utf-8")
+    invoke("import", "customers", path, "--db", store.path)
+    owner = json.loads(invoke("rejects", "--json", "--db", store.path).stdout)
+    assert owner["rejects"][0]["raw"] == "C2,not-an-email,+1"
+    as_user("sam")
+    shown = invoke("rejects", "--db", store.path)
+    assert shown.exit_code == 0 and "not-an-email,+1" not in shown.stdout
+    assert " raw" not in shown.stdout.splitlines()[1]  # the header: no raw column
+    assert "not shown to the support role" in shown.stdout
+    hidden = json.loads(invoke("rejects", "--json", "--db", store.path).stdout)["rejects"]
+    assert [row["raw"] for row in hidden] == [None] * len(hidden)
+    assert all("13800138000x" not in row["reason"] and "not-an-email'" not in row["reason"] for row in hidden)

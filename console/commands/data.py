@@ -204,7 +204,8 @@ def rejects(
     from core.importer import list_rejects
 
     with open_store(db, readonly=True) as store:
-        record, rows = list_rejects(store, import_id)
+        user = who(store)
+        record, rows = list_rejects(store, import_id, user=user)
         zone = store.config.zone
     if json:
         print_json({"import": record, "rejects": rows})
@@ -222,12 +223,16 @@ def rejects(
     if not rows:
         return
     table = Table(box=None, header_style="bold")
-    for column in (word, "field", "reason", "raw"):
+    shows_raw = not user.masks_contacts
+    for column in (word, "field", "reason", "raw")[:4 if shows_raw else 3]:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(str(row["line"]) if row["line"] is not None else "", escape(row["field"] or ""),
-                      escape(row["reason"]), escape((row["raw"] or "").replace("\n", "⏎")))
+        cells = [str(row["line"]) if row["line"] is not None else "", escape(row["field"] or ""),
+                 escape(row["reason"])]
+        table.add_row(*cells, *([escape((row["raw"] or "").replace("\n", "⏎"))] if shows_raw else []))
     out().print(table)
+    if user.masks_contacts:
+        out().print(f"[dim]The raw text is not shown to the {user.role} role: it may hold contact details.[/]")
 
 
 def register(app: typer.Typer) -> None:
