@@ -136,8 +136,10 @@ def get(store: "Store", campaign_id: int | str) -> Campaign:
 
 def _campaign_number(campaign_id: int | str) -> int:
     text = str(campaign_id).strip().lstrip("#")
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise InputError(f"not a campaign id: {campaign_id!r} (campaign ids are numbers)")
+    if int(text) >= 2**63:  # past any id SQLite can hold
+        raise NotFound(f"no campaign {text}", hint="List them with `tierdesk campaign list`.")
     return int(text)
 
 

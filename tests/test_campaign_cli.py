@@ -120,6 +120,11 @@ def test_bad_input_is_one_line_and_exit_2(store, shop):
         assert result.exit_code == 2 and message in result.stderr
     assert invoke(store, "campaign", "show", "42").exit_code == 2
     assert "not a campaign id" in invoke(store, "campaign", "show", "abc").stderr
+    huge = "9" * 23  # past SQLite's integers: not found, not a crash
+    for args in (("campaign", "show", huge), ("campaign", "preview", huge), ("rejects", "--import", huge),
+                 ("export", "members", "--campaign", huge), ("campaign", "preview", "1", "--sample", "-1")):
+        result = invoke(store, *args)
+        assert result.exit_code == 2 and "internal error" not in result.output, (args, result.output)
 
 
 def test_drops_at_send_time_exit_1_with_the_reasons(store, shop):

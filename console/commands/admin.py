@@ -93,7 +93,8 @@ def users_list(db: DbOption = None, json: JsonOption = False) -> None:
 def audit(
     db: DbOption = None,
     verify: Annotated[bool, typer.Option("--verify", help="Check the hash chain; name the first broken row.")] = False,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many recent rows to show.", min=1)] = 30,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many recent rows to show.", min=1,
+                                          max=1_000_000)] = 30,
     json: JsonOption = False,
 ) -> None:
     """Show the audit log (newest first), or verify its hash chain."""

@@ -250,7 +250,8 @@ def show_cmd(campaign_id: IdArgument, db: DbOption = None, json: JsonOption = Fa
 
 def preview_cmd(
     campaign_id: IdArgument,
-    sample: Annotated[int, typer.Option("--sample", help="How many example rows to show.")] = 20,
+    sample: Annotated[int, typer.Option("--sample", min=0, max=10_000,
+                                                  help="How many example rows to show.")] = 20,
     db: DbOption = None,
     json: JsonOption = False,
 ) -> None:

@@ -195,7 +195,8 @@ def _summary(result: "ImportResult") -> None:
 
 
 def rejects(
-    import_id: Annotated[Optional[int], typer.Option("--import", help="The import's number (default: the latest).")] = None,
+    import_id: Annotated[Optional[int], typer.Option(
+        "--import", min=1, max=2**63 - 1, help="The import's number (default: the latest).")] = None,
     db: DbOption = None,
     json: JsonOption = False,
 ) -> None:

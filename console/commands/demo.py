@@ -55,7 +55,7 @@ def demo(
     seed: Annotated[
         Optional[int],
         typer.Option("--seed", help="The same seed, size and as-of give the same shop [default: 7].",
-                     show_default=False),
+                     show_default=False, min=0, max=2**63 - 1),
     ] = None,
     as_of: Annotated[
         Optional[str],

@@ -32,7 +32,7 @@ def export_cmd(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.",
                                                    dir_okay=False)] = None,
     campaign: Annotated[Optional[int], typer.Option(
-        "--campaign", help="Touches or members of this campaign only.")] = None,
+        "--campaign", min=1, max=2**63 - 1, help="Touches or members of this campaign only.")] = None,
 ) -> None:
     """Export customers (identity and reading), orders, touches or campaign members."""
     from core import export

@@ -354,7 +354,8 @@ def moved_cmd(
     from_segment: Annotated[Optional[str], typer.Option("--from", help="Only moves out of this segment.")] = None,
     to_segment: Annotated[Optional[str], typer.Option("--to", help="Only moves into this segment.")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="Moves since this date (default: the latest refresh).")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many customers to list.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1_000_000,
+                                                help="How many customers to list.")] = 50,
     json: JsonOption = False,
 ) -> None:
     """Who moved between segments."""
