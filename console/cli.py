@@ -36,11 +36,27 @@ class TierdeskGroup(TyperGroup):
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
+        except OSError as exc:
+            if not _broken_pipe(exc):
+                report_crash(exc)
+                raise typer.Exit(2) from None
+            # `tierdesk export … | head`: the reader has all it wants. Stop quietly, as Unix tools do.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
         except Exception as exc:  # a bug: keep the details, spare the user the traceback
             if type(exc).__module__.startswith("typer"):
                 raise
             report_crash(exc)
             raise typer.Exit(2) from None
+
+
+def _broken_pipe(exc: OSError) -> bool:
+    import errno
+
+    # Python raises BrokenPipeError; polars' writers an OSError whose text says so.
+    return isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE or "Broken pipe" in str(exc)
 
 
 def report_error(exc: Any) -> None:

@@ -112,6 +112,7 @@ class DirectoryCache:
         self._lock = threading.Lock()
         self._directory: "Directory | None" = None
         self._by_model: dict[str, "pl.DataFrame"] = {}
+        self._stamp: tuple = ()
 
     def frame(self, store: "Store", model: str, config: "Config") -> "pl.DataFrame":
         """The whole reading with segments of ``model`` (loading it if it is stale)."""
@@ -119,10 +120,14 @@ class DirectoryCache:
         from core.refresh import latest_refresh
 
         latest = latest_refresh(store)
+        # A refresh, or a manual tag added or removed (each appends a tag event), makes it stale.
+        stamp = (latest["id"] if latest else None,
+                 store.conn.execute("SELECT coalesce(max(id), 0) FROM tag_events").fetchone()[0])
         with self._lock:
-            if self._directory is None or latest is None or self._directory.refresh_id != latest["id"]:
+            if self._directory is None or latest is None or self._stamp != stamp:
                 self._directory = browse.directory(store)
                 self._by_model = {}
+                self._stamp = stamp
             found = self._directory
             if model not in self._by_model:
                 self._by_model[model] = browse.in_model(found, model, config)

@@ -329,8 +329,9 @@ def _state_key(store: "Store") -> tuple:
         conn.execute("SELECT coalesce(max(id), 0) FROM refreshes").fetchone()[0],
         conn.execute("SELECT coalesce(max(id), 0) FROM customers").fetchone()[0],
         conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0],
-        # manual_tags is small; any add or removal changes its count or its highest rowid.
-        conn.execute("SELECT count(*), coalesce(max(rowid), 0) FROM manual_tags").fetchone(),
+        # Every manual tag added or removed appends a tag event (manual_tags' own count and
+        # highest rowid can come back to what they were: remove one tag, add another).
+        conn.execute("SELECT coalesce(max(id), 0) FROM tag_events").fetchone()[0],
         store.config.timezone,
     )
 

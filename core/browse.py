@@ -83,10 +83,12 @@ def directory(store: "Store") -> Directory:
         "name",
         pl.col("region").cast(pl.String),
     )
-    frame = (
-        reading.select(_READING_COLUMNS)
-        .join(people, on="customer", how="left")
-        .sort("customer")
+    from core.audience import manual_tags
+    from core.tags import with_manual
+
+    frame = with_manual(
+        reading.select(_READING_COLUMNS).join(people, on="customer", how="left").sort("customer"),
+        manual_tags(store),
     )
     split = latest["cut_points"].get("cn8_split")
     return Directory(

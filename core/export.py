@@ -55,7 +55,12 @@ def customers(store: "Store", user: "User") -> pl.DataFrame:
     else:
         last, reading = current_reading(store)
         as_of = last["as_of"]
+    from core.audience import manual_tags
+    from core.tags import with_manual
+
     joined = identity.join(reading, left_on="id", right_on="customer", how="left")
+    if "tags" in joined.columns:
+        joined = with_manual(joined, manual_tags(store), key="id")
     for name, dtype in (("recency_days", pl.Int32), ("frequency", pl.Int32), ("monetary", pl.Int64),
                         ("aov", pl.Int64), ("r_score", pl.Int8), ("f_score", pl.Int8), ("m_score", pl.Int8),
                         ("segment", pl.String), ("lifecycle", pl.String), ("tags", pl.List(pl.String)),

@@ -149,6 +149,22 @@ def tags_text(config: TagsConfig, median_aov: float) -> pl.Expr:
     return pl.concat_str([expr for _, expr in pieces]).str.strip_chars_end(";")
 
 
+def with_manual(frame: pl.DataFrame, manual: pl.DataFrame, *, key: str = "customer") -> pl.DataFrame:
+    """``frame``'s ``tags`` list (the reading's rule tags) with each customer's manual tags too, sorted.
+
+    ``manual`` has ``customer`` and a ``manual`` list (see :func:`core.audience.manual_tags`).
+    """
+    if manual.height == 0:
+        return frame
+    manual = manual.with_columns(pl.col("customer").cast(frame.schema[key])).rename({"customer": key})
+    return frame.join(manual, on=key, how="left", maintain_order="left").with_columns(
+        pl.when(pl.col("manual").is_null()).then(pl.col("tags"))
+        .otherwise(pl.concat_list(pl.col("tags").fill_null(pl.lit([], dtype=pl.List(pl.String))), "manual")
+                   .list.unique().list.sort())
+        .alias("tags")
+    ).drop("manual")
+
+
 def as_list(text: pl.Expr) -> pl.Expr:
     """';'-joined tags as a list ([] for none)."""
     return pl.when(text == "").then(pl.lit([], dtype=pl.List(pl.String))).otherwise(text.str.split(";"))

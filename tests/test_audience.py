@@ -101,6 +101,17 @@ def test_the_base_is_rebuilt_when_the_store_changes(store, shop):
     assert audience.base(store) is not first
 
 
+def test_swapping_one_manual_tag_for_another_rebuilds_the_base(store, shop):
+    from core.customers import add_tag, remove_tag
+
+    owner, who = user(store, "owner"), resolve(store, "C003")
+    add_tag(store, owner, who, "vip", "n", NOW)
+    assert audience.base(store).with_tags().filter(pl.col("customer") == who.id)["tags"].item().to_list()[-1] == "vip"
+    remove_tag(store, owner, who, "vip", "n", NOW)
+    add_tag(store, owner, who, "gold", "n", NOW)  # manual_tags has the same count and highest rowid as before
+    assert "gold" in audience.base(store).with_tags().filter(pl.col("customer") == who.id)["tags"].item().to_list()
+
+
 def test_the_next_process_reads_the_base_from_the_cache_unless_it_is_stale(store, shop):
     built = audience.base(store)
     audience._BASES.clear()  # as in a new process

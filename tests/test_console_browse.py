@@ -54,6 +54,18 @@ def test_text_filter_words_scores_and_tags(directory):
     assert browse.text_filter("") is None
 
 
+def test_manual_tags_are_members_tags_too(shop_path):
+    from core.customers import add_tag, resolve
+    from tests.conftest import NOW
+
+    with Store.open(shop_path) as opened:
+        add_tag(opened, current_user(opened), resolve(opened, "C004"), "vip", "met at the fair", NOW)
+        frame = browse.directory(opened).frame
+    assert ids(browse.filter_members(frame, "tag:vip")) == ["C004"]
+    row = browse.member_rows(frame.filter(pl.col("customer_id") == "C004")).row(0, named=True)
+    assert "vip" in row["tag_list"].split(", ")
+
+
 def test_member_rows_are_arrow_ready(directory):
     rows = browse.member_rows(browse.members(directory.frame, "Champions"))
     assert rows.columns == ["customer_id", "name", "region", "r_score", "f_score", "m_score", "recency_days",

@@ -33,6 +33,10 @@ def test_customers_export_carries_identity_and_reading(store, as_user, tmp_path)
     ann_row = frame.filter(pl.col("customer_id") == "C1").row(0, named=True)
     assert ann_row["monetary"] == "24.60" and ann_row["frequency"] == 2 and ann_row["as_of"] == AS_OF.isoformat()
     assert ann_row["tags"] == "price-sensitive"
+    for tag in ("vip", "a-list"):  # manual tags go out with the rule tags, sorted
+        assert invoke(store, "tag", "add", "C1", tag, "--note", "met at the fair").exit_code == 0
+    frame = pl.read_csv(io.BytesIO(invoke(store, "export", "customers").stdout_bytes))
+    assert frame.filter(pl.col("customer_id") == "C1")["tags"].item() == "a-list;price-sensitive;vip"
     parquet = tmp_path / "c.parquet"
     assert invoke(store, "export", "customers", "-f", "parquet", "-o", parquet).exit_code == 0
     assert pl.read_parquet(parquet).height == 2
