@@ -147,3 +147,7 @@ def test_manual_tags_and_consent_are_recorded_with_notes(store, shop, as_user):
     assert refused.exit_code == 2 and "may not tag" in refused.stderr
     bad_channel = invoke(store, "consent", "C001", "--channel", "fax", "--in")
     assert bad_channel.exit_code == 2
+    both = invoke(store, "consent", "C001", "--channel", "sms", "--in", "--out")
+    assert both.exit_code == 2 and "contradict" in both.stderr
+    neither = invoke(store, "consent", "C001", "--channel", "sms")
+    assert neither.exit_code == 2 and "say --in or --out" in neither.stderr

@@ -429,7 +429,8 @@ def tag_remove(
 def consent_cmd(
     customer: Annotated[str, typer.Argument(help="Customer id, email or phone.")],
     channel: Annotated[str, typer.Option("--channel", help="email, sms, push or wecom.")],
-    opt_in: Annotated[Optional[bool], typer.Option("--in/--out", help="Opted in, or opted out.")] = None,
+    opt_in: Annotated[bool, typer.Option("--in", help="The customer opted in.")] = False,
+    opt_out: Annotated[bool, typer.Option("--out", help="The customer opted out.")] = False,
     note_text: Annotated[Optional[str], typer.Option("--note", help="Where this came from.")] = None,
     db: DbOption = None,
 ) -> None:
@@ -437,8 +438,8 @@ def consent_cmd(
     from core import customers
     from core.errors import InputError
 
-    if opt_in is None:
-        raise InputError("say --in or --out")
+    if opt_in == opt_out:  # neither, or both: a consent record must not guess
+        raise InputError("--in and --out contradict each other: give one" if opt_in else "say --in or --out")
     with open_store(db) as store:
         match = customers.resolve(store, customer)
         changed = customers.set_consent(store, who(store), match, channel, opt_in, note_text, now())
