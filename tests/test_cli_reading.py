@@ -51,6 +51,16 @@ def test_refresh_then_tiers_in_both_languages(store, shop):
     assert bad.exit_code == 2 and "unknown model 'rfm99'" in bad.stderr
 
 
+def test_a_reading_of_stale_data_says_so_wherever_it_is_read(store, shop):
+    from datetime import timedelta
+
+    assert invoke(store, "refresh", "--as-of", AS_OF).exit_code == 0
+    assert "stale" not in invoke(store, "tiers").stderr
+    assert invoke(store, "refresh", "--as-of", AS_OF + timedelta(days=60)).exit_code == 0
+    tiers = invoke(store, "tiers")
+    assert tiers.exit_code == 0 and "days older than the as-of" in tiers.stderr and "stale" in tiers.stderr
+
+
 def test_tiers_before_any_refresh_says_what_to_do(store, shop):
     result = invoke(store, "tiers")
     assert result.exit_code == 2 and "tierdesk refresh" in result.stderr

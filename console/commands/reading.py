@@ -85,6 +85,8 @@ def tiers_cmd(
         f"[bold]Tiers[/] at {refresh['as_of']} · {data['model']} · {refresh['lookback_days']}-day window · "
         f"{refresh['population']:,} customers, {refresh['scored']:,} scored"
     )
+    for warning in data["warnings"]:  # said at the refresh, and true of every view of its reading
+        warn(warning)
     if grid:
         _print_grid(data, config.language)
         return
