@@ -91,6 +91,8 @@ def current_user(store: "Store", login: str | None = None) -> User:
         login = os_login()
         env_user = os.environ.get("TIERDESK_USER")
         if env_user:
+            if not _usable_login(env_user):
+                raise InputError(f"TIERDESK_USER={env_user!r} is not a login name (no spaces or control characters)")
             if store.config.trust_env_user:
                 login = env_user
             else:
@@ -105,12 +107,16 @@ def current_user(store: "Store", login: str | None = None) -> User:
     return User(login=login, role=row[0], known=True, warning=warning)
 
 
+def _usable_login(login: str) -> bool:
+    return bool(login) and len(login) <= 64 and all(ch.isprintable() and not ch.isspace() for ch in login)
+
+
 def add_user(store: "Store", actor: User, login: str, role: str, now: int) -> None:
     from core.audit import record
 
     actor.require("users")
     login = login.strip()
-    if not login or any(ch.isspace() for ch in login):
+    if not _usable_login(login):
         raise InputError(f"not a login name: {login!r}")
     if role not in ROLES:
         raise InputError(f"unknown role {role!r} (expected one of {', '.join(ROLES)})")

@@ -5,7 +5,7 @@ import stat
 import pytest
 
 from core import audit
-from core.errors import ConfigError, PermissionDenied, StoreError
+from core.errors import ConfigError, InputError, PermissionDenied, StoreError
 from core.schema import SCHEMA_VERSION
 from core.store import Store
 from core.users import add_user, current_user
@@ -122,6 +122,10 @@ def test_env_user_is_ignored_unless_the_store_trusts_it(tmp_path, monkeypatch):
     store.config_path.write_text("trust_env_user = true\n")
     store.reload_config()
     assert current_user(store).login == "mallory"
+    for odd in ("  ", "eve\nroot", "a b"):
+        monkeypatch.setenv("TIERDESK_USER", odd)
+        with pytest.raises(InputError, match="is not a login name"):
+            current_user(store)
 
 
 def test_roles_gate_actions_and_unknown_users_only_look(store, as_user):
