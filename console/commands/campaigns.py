@@ -291,10 +291,12 @@ def _print_preview(campaign, summary: dict, context: dict) -> None:
                   + (f"  (of which {deferred:,} deferred to the end of quiet hours)" if deferred else ""))
     if summary["by_segment"]:
         table = Table(box=None, header_style="bold", pad_edge=False, title="by segment", title_justify="left")
-        columns = ("matched", "sendable", "deferred", "no_consent", "opted_out", "holdout", "over_budget", "quiet_hours")
-        table.add_column("segment")
-        for column in columns:
-            table.add_column(column.replace("_", " "), justify="right")
+        # Short headings, so that the table fits 80 columns (the funnel above spells them out).
+        columns = {"matched": "match", "sendable": "send", "deferred": "defer", "no_consent": "no cons",
+                   "opted_out": "opt out", "holdout": "held", "over_budget": "budget", "quiet_hours": "quiet"}
+        table.add_column("segment", no_wrap=True, overflow="ellipsis")
+        for heading in columns.values():
+            table.add_column(heading, justify="right", no_wrap=True)
         for segment, counts in summary["by_segment"].items():
             table.add_row(segment, *(f"{counts[column]:,}" for column in columns))
         console.print(table)
