@@ -137,9 +137,10 @@ class TableLoaded(Message):
 class MembersReady(Message):
     """A segment's members (unfiltered, unsorted) for later filtering and sorting."""
 
-    def __init__(self, frame: "pl.DataFrame") -> None:
+    def __init__(self, frame: "pl.DataFrame", generation: int = 0) -> None:
         super().__init__()
         self.frame = frame
+        self.generation = generation
 
 
 class MovesLoaded(Message):

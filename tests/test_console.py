@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable, Footer, Input
 
-from console.messages import ChangeSaved, ProfileLoaded, RefreshFinished, RefreshProgress, SearchDone, TiersLoaded
+from console.messages import (
+    ChangeSaved, ProfileLoaded, RefreshFinished, RefreshProgress, SearchDone, TableLoaded, TiersLoaded,
+)
 from console.screens.confirm import ConfirmDialog
 from console.screens.customer import CustomerScreen
 from console.screens.customers import CustomersScreen
@@ -655,3 +658,87 @@ async def test_the_members_filter_box_shows_what_is_typed_above_the_footer(shop_
         assert region.height == 1 and region.bottom <= screen.query_one(Footer).region.y
         widget, _ = screen.get_widget_at(region.x + 2, region.y)
         assert widget is filter_input  # not hidden under the footer (both were docked at the bottom)
+
+
+def typed_fast(keys: str) -> list[str]:
+    """The keys the app receives for bytes a terminal sends in one burst.
+
+    Textual's own parser: an Escape followed within ESCDELAY by Enter reads
+    as alt+Enter, reported as plain "enter", so a fast Enter Escape Enter on
+    Tiers reaches the members screen as Enter Enter.
+    """
+    from textual._xterm_parser import XTermParser
+
+    parser = XTermParser()
+    return [token.key for token in [*parser.feed(keys), *parser.feed("")]]
+
+
+def hold_loads(app) -> threading.Event:
+    """Make reading the store's directory wait until the returned event is set (a slow store)."""
+    release = threading.Event()
+    frame = app.directory.frame
+
+    def held(*args, **kwargs):
+        release.wait(timeout=10)
+        return frame(*args, **kwargs)
+
+    app.directory.frame = held
+    return release
+
+
+@pilot_test
+async def test_a_fast_enter_escape_enter_never_opens_the_previous_segments_member(shop_path):
+    app = make_app(shop_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        cursor_to(app.screen.query_one("#segments", DataTable), "Lost")
+        await pilot.press("enter")  # the reused members screen now holds Lost's rows
+        await settle(pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+        cursor_to(app.screen.query_one("#segments", DataTable), "Champions")
+        keys = typed_fast("\r\x1b\r")
+        assert keys == ["enter", "enter"]
+        release = hold_loads(app)
+        try:
+            await pilot.press(*keys)  # no pause, and Champions is still loading
+            screen = app.screen
+            assert isinstance(screen, MembersScreen) and screen.segment == "Champions"
+            assert screen.check_action("open", ()) is None  # dimmed until the rows are in
+        finally:
+            release.set()
+        await settle(pilot)
+        assert app.screen is screen and screen.query_one(MemberTable).row_count == 2
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, CustomerScreen) and app.screen.match.customer_id == "C001"
+
+
+@pilot_test
+async def test_a_late_sort_of_the_previous_segment_is_not_shown(shop_path):
+    messages = []
+    app = make_app(shop_path)
+    async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
+        await settle(pilot)
+        cursor_to(app.screen.query_one("#segments", DataTable), "Lost")
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        [lost] = [message for message in messages if isinstance(message, TableLoaded)]
+        await pilot.press("escape")
+        await pilot.pause()
+        cursor_to(app.screen.query_one("#segments", DataTable), "Champions")
+        release = hold_loads(app)
+        try:
+            await pilot.press("enter")
+            # A sort of Lost asked for just before leaving it answers now, while Champions loads.
+            screen.post_message(TableLoaded(lost.backend, lost.ids, total=lost.total, note=lost.note,
+                                            generation=screen._generation - 1))
+            await pilot.pause()
+            await pilot.press("enter")
+            assert app.screen is screen and screen.query_one(MemberTable).row_count == 0
+        finally:
+            release.set()
+        await settle(pilot)
+        assert app.screen is screen and screen.segment == "Champions"
+        assert screen.query_one(MemberTable).row_count == 2

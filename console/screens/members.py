@@ -86,6 +86,8 @@ class MembersScreen(TierdeskScreen):
         self.model = model
         self.members: "pl.DataFrame | None" = None
         self._generation = 0
+        self._load_generation = 0
+        """The generation of the latest load: answers older than it belong to what was shown before."""
 
     def crumbs(self) -> Iterable[str]:
         from core import segments
@@ -123,14 +125,16 @@ class MembersScreen(TierdeskScreen):
         self.sort, self.descending = "spend", None
         self.members = None
         table = self.query_one(MemberTable)
-        table.set_status("")
+        table.forget()  # the previous segment's rows: a quick enter must not open one of them
         table.loading = True
         self._reload()
+        self.refresh_bindings()
 
     def _reload(self) -> None:
         if self.segment is None:
             return
         self._generation += 1
+        self._load_generation = self._generation
         self.load(self._generation)
 
     def _request_table(self) -> None:
@@ -148,7 +152,7 @@ class MembersScreen(TierdeskScreen):
         import polars as pl
 
         members = frame.filter(pl.col("segment") == self.segment)
-        self.post_message(MembersReady(members))
+        self.post_message(MembersReady(members, generation))
         self._build_table(generation, members, "", self.sort, self.descending)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="arrange", description="Sorting members")
@@ -182,10 +186,14 @@ class MembersScreen(TierdeskScreen):
         return " · ".join(parts)
 
     def on_members_ready(self, message: MembersReady) -> None:
+        if message.generation < self._load_generation:
+            return  # loaded for the segment shown before
         self.members = message.frame
         self.refresh_bindings()
 
     def on_table_loaded(self, message: TableLoaded) -> None:
+        if message.generation < self._load_generation:
+            return  # a sort or filter of the segment shown before
         table = self.query_one(MemberTable)
         had_rows = table.row_count > 0
         table.loading = False

@@ -244,6 +244,19 @@ class MemberTable(Vertical):
     def set_status(self, text: str | Text) -> None:
         self.query_one("#table-status", Static).update(text if isinstance(text, Text) else Text(text))
 
+    def forget(self) -> None:
+        """Drop the rows on show, so none can be chosen until :meth:`show` brings new ones.
+
+        The widget keeps drawing the old rows under its loading indicator;
+        a key pressed meanwhile must not open one of them, now or (the
+        table's own enter posts a message) once the new rows are in.
+        """
+        self._ids = None
+        self.set_status("")
+        table = self.table
+        if table is not None:
+            table.cursor_type = "none"  # its enter selects nothing until show()
+
     def show(self, loaded: "TableLoaded", *, focus: bool = True) -> None:
         """Show the rows of ``loaded`` (an answer older than the one on show is ignored)."""
         if loaded.generation < self._generation:
@@ -258,6 +271,7 @@ class MemberTable(Vertical):
                 table.focus()
         else:
             table.replace_backend(loaded.backend)
+            table.cursor_type = "row"
         self.set_status(loaded.note)
 
     def highlighted(self) -> int | None:
