@@ -13,7 +13,7 @@ transaction, so the store still changes all at once or not at all.
 The child reads ``TABLE<TAB>IPC_PATH`` lines on stdin, appends each file to
 ``TABLE`` in the staging database, deletes the file, and prints
 ``ok TABLE ROWS``; at the end of its input it exits 0. It imports neither
-polars nor core.
+polars nor any of core but its errors.
 """
 
 from __future__ import annotations
@@ -25,14 +25,16 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.errors import StoreError
+
 if TYPE_CHECKING:
     import polars as pl
 
 SCHEMA = "tierdesk_stage"  # the name the staging database is attached under
 
 
-class StagingError(RuntimeError):
-    """The staging child failed; the import's transaction rolls back."""
+class StagingError(StoreError):
+    """The staging child failed (a full disk, say); the import's transaction rolls back."""
 
 
 class Stager:
@@ -97,7 +99,9 @@ class Stager:
             self._child.kill()
             err = self._child.communicate()[1]
         lines = (err or "").strip().splitlines()
-        raise StagingError(f"staging the import failed: {lines[-1] if lines else 'the helper process died'}")
+        raise StagingError(f"staging the import failed: {lines[-1] if lines else 'the helper process died'}",
+                           hint="Nothing was imported. Check the free space in the temporary directory "
+                                f"({self.directory.parent}), or set TMPDIR to a roomier one.")
 
     def close(self) -> None:
         if self._child is not None and self._child.poll() is None:

@@ -679,3 +679,17 @@ def test_a_huge_bad_cell_is_quoted_short(store, tmp_path):
     reason = result.rejects[0].reason
     assert result.rejects[0].field == "total" and len(reason) <= 201 and reason.endswith("…")
     assert len(store.scalar("SELECT reason FROM import_rejects")) <= 201
+
+
+def test_a_staging_child_that_dies_fails_the_import_cleanly(tmp_path, monkeypatch):
+    from core.bulkwrite import Stager, StagingError
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stager = Stager()
+    stager.put("orders", pl.DataFrame({"order_id": ["A"], "customer": [1]}))
+    stager._child.kill()  # as a crash or the OOM killer would
+    with pytest.raises(StagingError, match="staging the import failed") as caught:
+        stager.finish()
+    assert "Nothing was imported" in caught.value.hint
+    stager.close()
+    assert list(tmp_path.iterdir()) == []
