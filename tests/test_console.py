@@ -45,6 +45,24 @@ def cursor_to(table: DataTable, key: str) -> None:
     table.move_cursor(row=table.get_row_index(key))
 
 
+def screen_text(app) -> str:
+    """The terminal's text as a person sees it (what ``export_screenshot`` draws, as plain text)."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, record=True,
+                      legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text()
+
+
+def words(text: str) -> str:
+    """``text`` with every run of blanks and line ends as one space (wrapped text read as a line)."""
+    return " ".join(text.split())
+
+
 @pilot_test
 async def test_drill_down_to_a_customer_tag_them_and_back_to_the_root(shop_path):
     messages = []
@@ -742,3 +760,26 @@ async def test_a_late_sort_of_the_previous_segment_is_not_shown(shop_path):
         await settle(pilot)
         assert app.screen is screen and screen.segment == "Champions"
         assert screen.query_one(MemberTable).row_count == 2
+
+
+@pilot_test
+async def test_a_broken_config_is_explained_in_full_at_80x24_with_the_tiers_keys_dimmed(shop_path):
+    config = shop_path.with_suffix(".toml")
+    config.write_text(config.read_text(encoding="utf-8").replace('timezone = "UTC"', "timezone = "),
+                      encoding="utf-8")
+    app = make_app(shop_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, ErrorDialog)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, TiersScreen)
+        message = app.screen.query_one("#tiers-message")
+        assert message.region.right <= 80
+        shown = words(screen_text(app))
+        assert "The store could not be opened:" in shown
+        assert "not valid TOML: Invalid value (at line 1, column 12)" in shown
+        assert "then start tierdesk again (q quits)." in shown
+        keys = footer_keys(app)
+        assert not any(keys.get(name, False) for name in ("Members", "Moved", "Model", "Lang", "Refresh", "View"))
+        assert keys["Quit"]

@@ -140,9 +140,20 @@ class TiersScreen(TierdeskScreen):
         if failure is None:
             return
         self.query_one("#segments", DataTable).loading = False
+        self._show_message(Text(f"✗ {failure}\n\nFix the store or its config, then start tierdesk again (q quits)."))
+
+    def _show_message(self, text: Text) -> None:
+        """Say why there are no tiers to show; with no reading at all it takes the charts' width too."""
         note = self.query_one("#tiers-message", Static)
-        note.update(Text(f"✗ {failure}\n\nFix the store or its config, then start tierdesk again (q quits)."))
+        note.update(text)
         note.display = True
+        self.set_class(self.data is None, "-no-reading")
+        self.view = "table"  # the message is in the table's pane
+        self.refresh_bindings()
+
+    def _hide_message(self) -> None:
+        self.query_one("#tiers-message", Static).display = False
+        self.set_class(False, "-no-reading")
 
     def reload(self) -> None:
         """Fetch the tiers of the current model (in a worker); what is on show stays until then."""
@@ -176,12 +187,10 @@ class TiersScreen(TierdeskScreen):
             table.focus()  # a loading table cannot take the focus: give it now
         self.data = message.data
         self.tierdesk.tiers_data = message.data
-        note = self.query_one("#tiers-message", Static)
         if message.data is None:
-            note.update(self._no_reading(message.facts))
-            note.display = True
+            self._show_message(self._no_reading(message.facts))
         else:
-            note.display = False
+            self._hide_message()
         self._draw()
         self.refresh_bindings()
         if message.data is not None and not self._warmed:
@@ -196,11 +205,9 @@ class TiersScreen(TierdeskScreen):
         super().on_worker_state_changed(event)
         if event.worker.group == "tiers" and event.worker.error is not None:
             self.query_one("#segments", DataTable).loading = False
-            note = self.query_one("#tiers-message", Static)
             error = event.worker.error
-            note.update(Text(f"✗ The tiers could not be loaded: {getattr(error, 'message', error)}\n"
-                             "Fix the store or its config, then press r to try a refresh or q to quit."))
-            note.display = True
+            self._show_message(Text(f"✗ The tiers could not be loaded: {getattr(error, 'message', error)}\n"
+                                    "Fix the store or its config, then press r to try a refresh or q to quit."))
 
     def _no_reading(self, facts: StoreFacts | None) -> Text:
         if facts is None or facts.customers == 0:
@@ -294,7 +301,9 @@ class TiersScreen(TierdeskScreen):
                 return None
             return not self.tierdesk.refreshing or None
         if action == "view":
-            return self.has_class("-narrow") or False
+            if not self.has_class("-narrow"):
+                return False  # all three views are on show
+            return data is not None or None
         return True
 
     def action_members(self) -> None:
