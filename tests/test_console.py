@@ -783,3 +783,31 @@ async def test_a_broken_config_is_explained_in_full_at_80x24_with_the_tiers_keys
         keys = footer_keys(app)
         assert not any(keys.get(name, False) for name in ("Members", "Moved", "Model", "Lang", "Refresh", "View"))
         assert keys["Quit"]
+
+
+@pilot_test
+async def test_the_chosen_channel_reads_as_a_symbol_without_colour(shop_path, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("TIERDESK_USER", "sam")
+    app = make_app(shop_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+        assert isinstance(app.screen, OptOutDialog)
+
+        def marks() -> dict[str, str]:
+            """Each channel's symbol, as the screen shows it."""
+            options = [line.split("(now")[0] for line in screen_text(app).splitlines() if "(now" in line]
+            return {option.split()[-1]: "●" if "●" in option else "○" if "○" in option else "?"
+                    for option in options}
+
+        assert marks() == {"email": "●", "sms": "○", "push": "○", "wecom": "○"}
+        await pilot.press("down", "space")  # choose sms
+        await pilot.pause()
+        assert marks() == {"email": "○", "sms": "●", "push": "○", "wecom": "○"}
+        assert app.screen.query_one("#channels").pressed_index == 1

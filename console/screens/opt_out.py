@@ -11,9 +11,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Button, Input, Label, RadioSet, Static
 
 from core.customers import Match
+from console.widgets.choice import Choice
 from console.widgets.profile import CONSENT_MARKS
 
 WORDS = {1: "opted in", 0: "no consent", -1: "opted out"}
@@ -51,7 +52,7 @@ class OptOutDialog(ModalScreen[OptOutRequest | None]):
                 with RadioSet(id="channels"):
                     for index, channel in enumerate(self.open_channels):
                         mark = CONSENT_MARKS[self.states[channel]][0]
-                        yield RadioButton(f"{channel}  (now {mark} {WORDS[self.states[channel]]})", value=index == 0)
+                        yield Choice(f"{channel}  (now {mark} {WORDS[self.states[channel]]})", value=index == 0)
                 yield Label("Note (optional: where the request came from)")
                 note = Input(placeholder="e.g. asked on the phone", id="note", compact=True)
                 note.cursor_blink = self.cursor_blink

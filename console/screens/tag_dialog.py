@@ -10,8 +10,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Button, Input, Label, RadioSet, Static
 
+from console.widgets.choice import Choice
 from core.customers import Match
 
 
@@ -52,7 +53,7 @@ class TagDialog(ModalScreen[TagRequest | None]):
                 yield Label("Manual tag")
                 with RadioSet(id="choices"):
                     for index, choice in enumerate(self.choices):
-                        yield RadioButton(choice, value=index == 0)
+                        yield Choice(choice, value=index == 0)
             yield Label("Note (required: say why, for the next person)")
             note = Input(placeholder="why", id="note", compact=True)
             note.cursor_blink = self.cursor_blink
