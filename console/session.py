@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
+from console.command_lines import command_line
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -84,7 +86,7 @@ def load_session(path: Path) -> Session:
             warnings.append(user.warning)
         if not user.known:
             warnings.append(f"{user.login} is not a user of this store: you can look, not change anything "
-                            "(an owner can add you with `tierdesk users add`)")
+                            f"(an owner can add you with `{command_line(path, 'users add')}`)")
         return Session(
             path=path,
             user=user,

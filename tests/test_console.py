@@ -454,7 +454,8 @@ async def test_no_store_explains_how_to_make_one(tmp_path):
         await settle(pilot)
         assert isinstance(app.screen, NoStoreScreen)
         text = str(app.screen.query("Static").last().render())
-        assert "tierdesk demo" in text and "tierdesk import orders" in text
+        store = f"tierdesk --db {tmp_path / 'missing.db'}"
+        assert f"{store} demo" in text and f"{store} import orders" in text
         assert footer_keys(app)["Look again"]
         await pilot.press("1")  # sections are dimmed: nothing to show
         await pilot.pause()
@@ -811,3 +812,72 @@ async def test_the_chosen_channel_reads_as_a_symbol_without_colour(shop_path, mo
         await pilot.pause()
         assert marks() == {"email": "○", "sms": "●", "push": "○", "wecom": "○"}
         assert app.screen.query_one("#channels").pressed_index == 1
+
+
+@pilot_test
+async def test_no_store_advice_names_the_store_the_console_watches(tmp_path):
+    path = tmp_path / "two words" / "shop.db"
+    app = make_app(path)
+    async with app.run_test(size=(160, 30)) as pilot:  # the test's path is long: no line wraps
+        await settle(pilot)
+        assert isinstance(app.screen, NoStoreScreen)
+        shown = screen_text(app)
+        db = f"--db '{path}'"
+        assert f"tierdesk {db} demo" in shown and f"tierdesk {db} import customers FILE" in shown
+        assert f"tierdesk {db} init" in shown and f"tierdesk {db} import orders FILE" in shown
+
+
+@pilot_test
+async def test_no_store_advice_is_bare_for_the_store_a_bare_command_opens(tmp_path, monkeypatch):
+    path = tmp_path / "shop.db"
+    monkeypatch.setenv("TIERDESK_DB", str(path))
+    app = make_app(path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        advice = screen_text(app).split("A different store")[0]
+        assert "tierdesk demo" in advice and "tierdesk import customers FILE" in advice and "--db" not in advice
+
+
+@pilot_test
+async def test_empty_store_advice_names_the_store_the_console_watches(tmp_path, monkeypatch):
+    from tests.conftest import make_store
+
+    monkeypatch.setenv("TIERDESK_USER", "owner")
+    path = tmp_path / "shop.db"
+    make_store(path).close()
+    app = make_app(path)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        shown = words(screen_text(app))
+        assert f"tierdesk --db {path} import customers FILE" in shown
+        assert f"tierdesk --db {path} import orders FILE" in shown
+        assert f"tierdesk --db {tmp_path / 'demo.db'} demo" in shown  # the demo never fills a real store
+
+
+@pilot_test
+async def test_no_reading_advice_names_the_store_the_console_watches(tmp_path, monkeypatch):
+    from tests.conftest import make_store
+    from tests.factories import Shop
+
+    monkeypatch.setenv("TIERDESK_USER", "owner")
+    path = tmp_path / "shop.db"
+    store = make_store(path)
+    Shop(store).customer("X1")
+    store.close()
+    app = make_app(path)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        assert f"tierdesk --db {path} refresh" in words(screen_text(app))
+
+
+@pilot_test
+async def test_commands_to_use_meanwhile_name_the_store_when_they_read_it(shop_path):
+    app = make_app(shop_path)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("5")
+        await pilot.pause()
+        assert f"`tierdesk --db {shop_path} audit --verify` on the command line." in words(screen_text(app))
+        await pilot.press("3")
+        await pilot.pause()
+        assert "`tierdesk campaign --help` on the command line." in words(screen_text(app))

@@ -9,6 +9,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
+from console.command_lines import command_line
 from console.screens.base import TierdeskScreen
 
 
@@ -18,6 +19,9 @@ class ComingScreen(TierdeskScreen):
     TITLE_TEXT: ClassVar[str] = ""
     PLAN: ClassVar[str] = ""
     TODAY: ClassVar[str] = ""
+    """The command that does it today (its arguments after ``tierdesk``)."""
+    TODAY_USES_STORE: ClassVar[bool] = False
+    """Whether that command reads the store (then it is spelled with this console's ``--db``)."""
 
     def crumbs(self) -> Iterable[str]:
         return (self.TITLE_TEXT,)
@@ -27,7 +31,8 @@ class ComingScreen(TierdeskScreen):
         text.append(f"{self.TITLE_TEXT} — coming in part 2 of the console\n\n", style="bold")
         text.append(self.PLAN + "\n\n")
         text.append("Today: ", style="bold")
-        text.append(self.TODAY)
+        today = command_line(self.tierdesk.db_path, self.TODAY) if self.TODAY_USES_STORE else f"tierdesk {self.TODAY}"
+        text.append(f"`{today}` on the command line.")
         with VerticalScroll(classes="coming"):
             yield Static(text)
 
@@ -41,7 +46,7 @@ class CampaignsScreen(ComingScreen):
             "reason for every exclusion (no consent, opted out, held out, over budget, quiet hours), submit "
             "it, approve it with four eyes, send it exactly once, and read the result against the control "
             "group.")
-    TODAY = "`tierdesk campaign --help` on the command line."
+    TODAY = "campaign --help"
 
 
 class BudgetScreen(ComingScreen):
@@ -51,7 +56,7 @@ class BudgetScreen(ComingScreen):
     TITLE_TEXT = "Budget"
     PLAN = ("Every customer's touch budget per rule — used / cap / remaining, per channel, segment and "
             "overall, with the day the next slot frees up — and what a planned send would use.")
-    TODAY = "`tierdesk budget --help` on the command line."
+    TODAY = "budget --help"
 
 
 class AuditScreen(ComingScreen):
@@ -61,4 +66,5 @@ class AuditScreen(ComingScreen):
     TITLE_TEXT = "Audit"
     PLAN = ("The append-only, hash-chained log of every change: refreshes, tags, consent, reveals, "
             "campaign approvals and sends, with who and when, and a check that nothing was edited.")
-    TODAY = "`tierdesk audit --verify` on the command line."
+    TODAY = "audit --verify"
+    TODAY_USES_STORE = True

@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Sparkline, Static
 
+from console.command_lines import command_line
 from console.messages import ChangeSaved, ProfileLoaded, freeze
 from console.screens.base import TierdeskScreen
 from console.session import opened
@@ -124,7 +125,10 @@ class CustomerScreen(TierdeskScreen):
             pieces.identity(who, can_reveal=bool(user and user.can("reveal")))
         )
         reading = data["reading"]
-        self.query_one("#card", Static).update(pieces.rfm_card(reading, language=language, currency=currency))
+        self.query_one("#card", Static).update(pieces.rfm_card(
+            reading, language=language, currency=currency,
+            refresh_command=command_line(self.tierdesk.db_path, "refresh"),
+        ))
         histories = Text()
         if reading is not None:
             histories.append("segment  ", style="bold")

@@ -10,6 +10,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
+from console.command_lines import command_line
 from console.screens.base import TierdeskScreen
 
 
@@ -30,14 +31,15 @@ class NoStoreScreen(TierdeskScreen):
         text.append("There is no store here yet.\n\n", style="bold")
         text.append(f"  {path}\n\n")
         text.append("Make one from the command line, then press r:\n\n")
-        for command, what in (
-            ("tierdesk demo", "a generated demo shop (20,000 customers), opened right away"),
-            ("tierdesk init", "an empty store; you become its owner"),
-            ("tierdesk import customers FILE", "then your own customers..."),
-            ("tierdesk import orders FILE", "...and orders (CSV, Parquet or a Shopify export)"),
+        # Each command on a line of its own: with --db PATH it may take the width.
+        for arguments, what in (
+            ("demo", "a generated demo shop (20,000 customers), opened right away"),
+            ("init", "an empty store; you become its owner"),
+            ("import customers FILE", "then your own customers..."),
+            ("import orders FILE", "...and orders (CSV, Parquet or a Shopify export)"),
         ):
-            text.append(f"  {command:<32}", style="bold")
-            text.append(f"{what}\n")
+            text.append(f"  {command_line(path, arguments)}\n", style="bold")
+            text.append(f"      {what}\n")
         text.append("\nA different store: tierdesk --db PATH, or set TIERDESK_DB.", style="dim")
         with VerticalScroll(classes="coming"):
             yield Static(text)

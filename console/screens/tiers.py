@@ -12,6 +12,7 @@ from textual.reactive import var
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, ProgressBar, Static
 
+from console.command_lines import command_line, demo_beside
 from console.messages import StoreFacts, TiersData, TiersLoaded
 from console.screens.base import TierdeskScreen
 from console.session import opened
@@ -210,18 +211,20 @@ class TiersScreen(TierdeskScreen):
                                     "Fix the store or its config, then press r to try a refresh or q to quit."))
 
     def _no_reading(self, facts: StoreFacts | None) -> Text:
+        path = self.tierdesk.db_path
         if facts is None or facts.customers == 0:
             return Text(
                 "· This store is empty.\n\n"
                 "Bring in your data from the command line:\n"
-                "  tierdesk import customers FILE\n"
-                "  tierdesk import orders FILE\n"
-                "or try the demo shop: tierdesk demo"
+                f"  {command_line(path, 'import customers FILE')}\n"
+                f"  {command_line(path, 'import orders FILE')}\n"
+                "or try the demo shop, in a store of its own:\n"
+                f"  {command_line(demo_beside(path), 'demo')}"
             )
         return Text(
             f"· No reading yet: {facts.customers:,} customers and {facts.orders:,} orders are waiting.\n\n"
             "Press r to compute the first reading (scores, segments, lifecycle, tags),\n"
-            "or run `tierdesk refresh` from the command line."
+            f"or run `{command_line(path, 'refresh')}` from the command line."
         )
 
     # --- drawing ---------------------------------------------------------------------

@@ -45,12 +45,13 @@ def _beats(standing: Mapping[str, Any], key: str) -> str:
     return "" if share is None else f"better than {share:.0%}"
 
 
-def rfm_card(reading: Mapping[str, Any] | None, *, language: str, currency: str) -> Text:
+def rfm_card(reading: Mapping[str, Any] | None, *, language: str, currency: str,
+             refresh_command: str = "tierdesk refresh") -> Text:
     """Segment and stage, the three scores with their facts and the customer's standing."""
     from core import lifecycle, segments
 
     if reading is None:
-        return Text("· No reading for this customer yet (press r on Tiers, or run `tierdesk refresh`).")
+        return Text(f"· No reading for this customer yet (press r on Tiers, or run `{refresh_command}`).")
     money = lambda cents: format_cents(cents, currency) or "–"  # noqa: E731
     text = Text()
     text.append(segments.label(reading["segment"], language), style="bold reverse")
