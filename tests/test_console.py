@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Footer, Input, Static
 
 from console.messages import (
     ChangeSaved, ProfileLoaded, RefreshFinished, RefreshProgress, SearchDone, TableLoaded, TiersLoaded,
@@ -881,3 +882,39 @@ async def test_commands_to_use_meanwhile_name_the_store_when_they_read_it(shop_p
         await pilot.press("3")
         await pilot.pause()
         assert "`tierdesk campaign --help` on the command line." in words(screen_text(app))
+
+
+@pilot_test
+async def test_help_lists_q_with_the_footer_and_home_end_jump_in_every_list(shop_path):
+    from rich.console import Console
+
+    app = make_app(shop_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        console = Console(width=240, record=True, file=io.StringIO())
+        console.print(app.screen.query_one("#keys", Static).content)
+        lines = console.export_text().splitlines()
+        assert any(line.split()[:2] == ["q", "Quit"] for line in lines)  # as on the footer
+        await pilot.press("escape")
+        await pilot.pause()
+
+        segments = app.screen.query_one("#segments", DataTable)
+        await pilot.press("end")
+        assert segments.cursor_row == segments.row_count - 1
+        await pilot.press("home")
+        assert segments.cursor_row == 0
+
+        await pilot.press("2", "a")
+        await settle(pilot)
+        await pilot.press("down")  # into the results
+        results = app.screen.query_one("#results", DataTable)
+        assert results.has_focus and results.row_count >= 2
+        await pilot.press("end")
+        assert results.cursor_row == results.row_count - 1
+        await pilot.press("home")
+        assert results.cursor_row == 0
+        await pilot.press("slash", "home", "b")  # in the search box Home still moves the text cursor
+        assert app.screen.query_one("#search", Input).value == "ba"

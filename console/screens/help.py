@@ -26,6 +26,9 @@ def bindings_table(screen: Screen) -> Table:
             continue
         seen.add(binding.id)
         (everywhere if active.node is app else here).append((app.get_key_display(binding), binding, active.enabled))
+    # In the order the screen declares them (a priority key, such as Home on a
+    # table, otherwise takes the place of the table's own binding: first).
+    here.sort(key=lambda row: _declared_at(screen, row[1]))
     table = Table.grid(padding=(0, 2))
     table.add_column(justify="right", no_wrap=True)
     table.add_column(no_wrap=True)
@@ -53,6 +56,11 @@ def bindings_table(screen: Screen) -> Table:
     return table
 
 
+def _declared_at(screen: Screen, binding: Binding) -> int:
+    declared = [getattr(item, "id", None) for item in type(screen).BINDINGS]
+    return declared.index(binding.id) if binding.id in declared else len(declared)
+
+
 class HelpScreen(ModalScreen[None]):
     """The keys of the screen it was opened over; any key closes it."""
 
@@ -63,12 +71,15 @@ class HelpScreen(ModalScreen[None]):
     def __init__(self, below: Screen) -> None:
         super().__init__()
         self.below = below
+        # Read the keys now, while ``below`` is still on top: once this modal
+        # is, the app's own keys (q quits at the root) are not available.
+        self.keys = bindings_table(below)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="help-box"):
             yield Static(Text("Keys", style="bold"), classes="dialog-title")
             with VerticalScroll():
-                yield Static(bindings_table(self.below), id="keys")
+                yield Static(self.keys, id="keys")
             yield Static(Text("↑ ↓ scroll · any other key closes", style="dim"), classes="dialog-keys")
 
     def on_mount(self) -> None:
