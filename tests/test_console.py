@@ -918,3 +918,34 @@ async def test_help_lists_q_with_the_footer_and_home_end_jump_in_every_list(shop
         assert results.cursor_row == 0
         await pilot.press("slash", "home", "b")  # in the search box Home still moves the text cursor
         assert app.screen.query_one("#search", Input).value == "ba"
+
+
+@pilot_test
+async def test_a_refused_tag_keeps_the_dialog_open_with_the_reason_and_the_text(shop_path):
+    messages = []
+    app = make_app(shop_path)
+    async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        customer = app.screen
+        await pilot.press("t")
+        await pilot.pause()
+        await pilot.press(*"price-sensitive", "enter", *"asked for discounts", "enter")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, TagDialog)  # still open
+        assert "rule tag" in str(dialog.query_one("#problem", Static).render())
+        assert "rule tag" in words(screen_text(app))  # inside the dialog, on screen
+        assert dialog.query_one("#tag", Input).value == "price-sensitive"
+        assert dialog.query_one("#note", Input).value == "asked for discounts"
+        assert dialog.query_one("#tag", Input).has_focus  # ready to correct
+
+        dialog.query_one("#tag", Input).value = "discount-seeker"
+        await pilot.press("tab", "enter")  # on to the note, and save
+        await settle(pilot)
+        assert app.screen is customer
+        assert any(isinstance(message, ChangeSaved) and message.changed for message in messages)
+        assert "discount-seeker" in customer.data["reading"]["manual_tags"]

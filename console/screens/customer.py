@@ -222,8 +222,10 @@ class CustomerScreen(TierdeskScreen):
         from console.screens.tag_dialog import TagDialog
 
         if self.match is not None:
-            self.app.push_screen(TagDialog(self.match, adding=True, cursor_blink=self.tierdesk.cursor_blink),
-                                 self._tag_chosen)
+            self.app.push_screen(
+                TagDialog(self.match, self.store_tag, adding=True, cursor_blink=self.tierdesk.cursor_blink),
+                self._tag_saved,
+            )
 
     def action_remove_tag(self) -> None:
         from console.screens.tag_dialog import TagDialog
@@ -231,14 +233,14 @@ class CustomerScreen(TierdeskScreen):
         reading = self.data["reading"] if self.data else None
         if self.match is not None and reading:
             self.app.push_screen(
-                TagDialog(self.match, adding=False, choices=tuple(reading["manual_tags"]),
+                TagDialog(self.match, self.store_tag, adding=False, choices=tuple(reading["manual_tags"]),
                           cursor_blink=self.tierdesk.cursor_blink),
-                self._tag_chosen,
+                self._tag_saved,
             )
 
-    def _tag_chosen(self, request: "TagRequest | None") -> None:
-        if request is not None:
-            self.save_tag(request)
+    def _tag_saved(self, saved: ChangeSaved | None) -> None:
+        if saved is not None:
+            self._show_saved(saved)
 
     def action_opt_out(self) -> None:
         from console.screens.confirm import ConfirmDialog
@@ -270,8 +272,8 @@ class CustomerScreen(TierdeskScreen):
 
     # --- writes (each on its own connection; never cancelled half-way) ----------------
 
-    @work(thread=True, exit_on_error=False, group="write", description="Saving a tag")
-    def save_tag(self, request: "TagRequest") -> None:
+    def store_tag(self, request: "TagRequest") -> ChangeSaved:
+        """Add or remove a manual tag (the tag dialog runs this in its worker, to show a refusal itself)."""
         from core import customers
         from core.users import current_user
 
@@ -285,7 +287,7 @@ class CustomerScreen(TierdeskScreen):
             else:
                 customers.remove_tag(store, user, self.match, request.tag, request.note, self.tierdesk.now())
                 changed, summary = True, f"Removed {request.tag} from {self.match.customer_id}."
-        self.post_message(ChangeSaved(summary, changed))
+        return ChangeSaved(summary, changed)
 
     @work(thread=True, exit_on_error=False, group="write", description="Recording an opt-out")
     def save_opt_out(self, request: "OptOutRequest") -> None:
@@ -301,5 +303,8 @@ class CustomerScreen(TierdeskScreen):
         self.post_message(ChangeSaved(summary, changed))
 
     def on_change_saved(self, message: ChangeSaved) -> None:
-        self.notify(message.summary, title="Saved" if message.changed else "No change", markup=False)
+        self._show_saved(message)
+
+    def _show_saved(self, saved: ChangeSaved) -> None:
+        self.notify(saved.summary, title="Saved" if saved.changed else "No change", markup=False)
         self.load()

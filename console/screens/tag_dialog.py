@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioSet, Static
+from textual.worker import Worker, WorkerState
 
+from console.messages import ChangeSaved
 from console.widgets.choice import Choice
 from core.customers import Match
+from core.errors import Conflict, InputError, NotFound, PermissionDenied
+
+REFUSALS = (InputError, Conflict, NotFound, PermissionDenied)
+"""What the store says no to: shown in the dialog, where the person can correct it (or cancel)."""
 
 
 @dataclass(frozen=True)
@@ -25,19 +32,28 @@ class TagRequest:
     adding: bool
 
 
-class TagDialog(ModalScreen[TagRequest | None]):
-    """A tag (typed, or picked from the manual ones when removing) and a note."""
+class TagDialog(ModalScreen[ChangeSaved | None]):
+    """A tag (typed, or picked from the manual ones when removing) and a note.
+
+    It stays open while ``save`` runs (in a worker), so a refused tag (a rule
+    tag, a bad name) is explained here, with the text kept to correct it.
+    It closes with what was saved.
+    """
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="tag.cancel", tooltip="Close without changing anything."),
     ]
 
-    def __init__(self, match: Match, *, adding: bool, choices: tuple[str, ...] = (), cursor_blink: bool = True):
+    def __init__(self, match: Match, save: Callable[[TagRequest], ChangeSaved], *, adding: bool,
+                 choices: tuple[str, ...] = (), cursor_blink: bool = True):
         super().__init__()
         self.match = match
+        self.save = save
+        """Stores a request (one core call on its own writing connection); runs in a worker thread."""
         self.adding = adding
         self.choices = choices
         self.cursor_blink = cursor_blink
+        self.saving = False
 
     def compose(self) -> ComposeResult:
         verb = "Add a tag to" if self.adding else "Remove a tag from"
@@ -85,18 +101,48 @@ class TagDialog(ModalScreen[TagRequest | None]):
         return TagRequest(tag=tag, note=note, adding=self.adding)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if not self.saving:  # a save under way is not cancelled half-way: it ends here
+            self.dismiss(None)
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
-        self.dismiss(None)
+        self.action_cancel()
 
     @on(Button.Pressed, "#save")
     @on(Input.Submitted, "#note")
     def _save(self) -> None:
+        if self.saving:
+            return
         request = self._request()
         if request is not None:
-            self.dismiss(request)
+            self._set_saving(True)
+            self.query_one("#problem", Static).update("")
+            self.store(request)
+
+    def _set_saving(self, saving: bool) -> None:
+        self.saving = saving
+        self.query_one("#save", Button).disabled = saving
+        self.query_one("#cancel", Button).disabled = saving
+
+    @work(thread=True, exit_on_error=False, group="write", description="Saving a tag")
+    def store(self, request: TagRequest) -> None:
+        """The save, off the UI thread (a write may wait for another writer); never cancelled."""
+        self.post_message(self.save(request))
+
+    def on_change_saved(self, message: ChangeSaved) -> None:
+        self.dismiss(message)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "write" or event.state != WorkerState.ERROR:
+            return
+        self._set_saving(False)
+        error = event.worker.error
+        if isinstance(error, REFUSALS):
+            self.query_one("#problem", Static).update(Text(f"✗ {error}"))
+            self.query_one("#tag" if self.adding else "#choices").focus()
+        else:  # not the person's to correct here: the app's one error path
+            self.dismiss(None)
+            self.app.report_failure(error)  # type: ignore[attr-defined]
 
     @on(Input.Submitted, "#tag")
     def _next(self) -> None:
