@@ -37,7 +37,12 @@ def init(
     out().print(f"Policy: {path.with_suffix('.toml')}")
     if group:
         note(f"Shared with group {group}: members need write access to {path.parent} too (for the -wal file).")
-    out().print("Next: [bold]tierdesk import orders FILE[/], then [bold]tierdesk refresh[/].")
+    from rich.markup import escape
+
+    from console.command_lines import command_line
+
+    out().print(f"Next: [bold]{escape(command_line(path, 'import orders FILE'))}[/], "
+                f"then [bold]{escape(command_line(path, 'refresh'))}[/].")
 
 
 @users_app.command("add")

@@ -59,6 +59,7 @@ def new_cmd(
 
     with open_store(db) as store:
         user = who(store)
+        where = store.path
         campaign = campaigns.create(
             store, user, name=name, audience=audience, channel=channel, offer=offer, holdout=holdout or 0.0,
             variants=variants, priority=priority or 0, service=service, quiet=quiet or "defer",
@@ -68,7 +69,10 @@ def new_cmd(
         print_json(campaign.as_dict())
         return
     out().print(f"Created campaign [bold]{campaign.id}[/] ({campaign.name}) as a draft.")
-    note(f"Next: tierdesk campaign preview {campaign.id}, then tierdesk campaign submit {campaign.id}.")
+    from console.command_lines import command_line
+
+    note(f"Next: {command_line(where, f'campaign preview {campaign.id}')}, "
+         f"then {command_line(where, f'campaign submit {campaign.id}')}.")
 
 
 def edit_cmd(
