@@ -949,3 +949,21 @@ async def test_a_refused_tag_keeps_the_dialog_open_with_the_reason_and_the_text(
         assert app.screen is customer
         assert any(isinstance(message, ChangeSaved) and message.changed for message in messages)
         assert "discount-seeker" in customer.data["reading"]["manual_tags"]
+
+
+@pilot_test
+async def test_a_reading_of_stale_data_says_so_on_the_tiers(shop_path):
+    from datetime import timedelta
+
+    from core.refresh import refresh
+    from core.users import current_user
+
+    with Store.open(shop_path) as store:
+        refresh(store, as_of=AS_OF + timedelta(days=60), actor=current_user(store), now=NOW)
+    app = make_app(shop_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        caption = str(app.screen.query_one("#tiers-caption", Static).render())
+        assert caption.startswith("⚠ stale data · rf11")
+        told = [(note.title, note.message) for note in app._notifications]
+        assert any(title == "About this reading" and "days older than the as-of" in text for title, text in told)

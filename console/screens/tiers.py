@@ -98,6 +98,7 @@ class TiersScreen(TierdeskScreen):
         self._requested: str | None = None
         self._started = False
         self._warmed = False
+        self._warned_for: int | None = None
 
     def crumbs(self) -> Iterable[str]:
         return ("Tiers",)
@@ -198,6 +199,11 @@ class TiersScreen(TierdeskScreen):
             self._show_message(self._no_reading(message.facts))
         else:
             self._hide_message()
+            if message.data.warnings and message.data.refresh_id != self._warned_for:
+                # Said once per reading in full; the caption keeps a short reminder.
+                self._warned_for = message.data.refresh_id
+                self.notify("\n".join(message.data.warnings), title="About this reading", severity="warning",
+                            timeout=12, markup=False)
         self._draw()
         self.refresh_bindings()
         if message.data is not None and not self._warmed:
@@ -268,7 +274,9 @@ class TiersScreen(TierdeskScreen):
             )
         if highlighted is not None and highlighted in {row.segment for row in data.rows}:
             table.move_cursor(row=table.get_row_index(highlighted))
-        caption.update(Text(
+        stale = any("stale" in warning for warning in data.warnings)
+        caption.update(Text.assemble(
+            ("⚠ stale data · ", "bold") if stale else "",
             f"{data.model} · {data.population:,} customers · {data.scored:,} scored · "
             f"{data.lookback_days}-day window",
             no_wrap=True, overflow="ellipsis",
