@@ -6,14 +6,15 @@ columns straight into SQLite at about a million rows a second, but it
 bundles its own SQLite, and two SQLite libraries must never share a process
 (see :mod:`core.bulkread`). So a large import hands its validated batches,
 as Arrow IPC files, to this child, which appends them to a staging database
-of its own; at the end the import's own connection attaches that file and
-lands everything with one ``INSERT … SELECT`` inside the import's
-transaction, so the store still changes all at once or not at all.
+of its own (one per batch); the import's own connection attaches each
+when it is written and lands it with one ``INSERT … SELECT`` while the next
+batch is read, all inside the import's transaction, so the store still
+changes all at once or not at all.
 
-The child reads ``TABLE<TAB>IPC_PATH`` lines on stdin, appends each file to
-``TABLE`` in the staging database, deletes the file, and prints
-``ok TABLE ROWS``; at the end of its input it exits 0. It imports neither
-polars nor any of core but its errors.
+The child reads ``PART<TAB>IPC_PATH<TAB>DB_PATH`` lines on stdin, appends
+each Arrow file to the table ``rows`` of that staging database, deletes the
+Arrow file and prints ``ok PART ROWS``; at the end of its input it exits 0.
+It imports neither polars nor any of core but its errors.
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ from core.errors import StoreError
 if TYPE_CHECKING:
     import polars as pl
 
-SCHEMA = "tierdesk_stage"  # the name the staging database is attached under
+SCHEMA = "tierdesk_stage"  # staging databases are attached as tierdesk_stage1, tierdesk_stage2, …
+TABLE = "rows"  # the one table of each staging database
+# SQLite attaches at most 10 databases to a connection, and one cannot be
+# detached inside a transaction: the first PARTS - 1 batches get a database
+# each, landed while the next is read; the rest share the last, landed at the end.
+PARTS = 8
 
 
 class StagingError(StoreError):
@@ -38,61 +44,55 @@ class StagingError(StoreError):
 
 
 class Stager:
-    """The parent's side: a staging directory, the child, and what was sent to it.
+    """The parent's side: a staging directory, the child, and the parts sent to it.
 
-    Use as a context manager; leaving it stops the child and removes the
-    directory (detach the staging database first, outside the transaction).
+    ``put`` hands a batch to the child and says which part it went to;
+    ``ready(part)`` waits until that part is written and gives its file, to
+    attach and land. ``close`` stops the child and removes the directory
+    (detach the parts first, once the transaction has ended).
     """
 
     def __init__(self) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="tierdesk-import-"))  # 0700: rows may name people
-        self.path = self.directory / "stage.db"
-        self.sent: dict[str, int] = {}
-        self._files = 0
+        self.sent: dict[int, int] = {}  # part -> rows sent
+        self._staged: dict[int, int] = {}  # part -> rows the child reported
+        self._batches = 0
         self._child: subprocess.Popen | None = None
 
-    def __enter__(self) -> "Stager":
-        return self
+    def part_path(self, part: int) -> Path:
+        return self.directory / f"part{part}.db"
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def put(self, table: str, frame: "pl.DataFrame") -> None:
-        """Queue ``frame`` to be appended to ``table`` (the child works while the caller goes on)."""
-        if frame.height == 0:
-            return
+    def put(self, frame: "pl.DataFrame") -> int:
+        """Queue ``frame`` (the child works while the caller goes on); the part it goes to."""
         if self._child is None:
             self._child = subprocess.Popen(
-                [sys.executable, "-m", "core.bulkwrite", str(self.path)],
+                [sys.executable, "-m", "core.bulkwrite"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )
-        self._files += 1
-        part = self.directory / f"{self._files:06d}.arrow"
-        frame.write_ipc(part, compression="uncompressed")
+        self._batches += 1
+        part = min(self._batches, PARTS)
+        arrow = self.directory / f"{self._batches:06d}.arrow"
+        frame.write_ipc(arrow, compression="uncompressed")
         try:
-            self._child.stdin.write(f"{table}\t{part}\n")
+            self._child.stdin.write(f"{part}\t{arrow}\t{self.part_path(part)}\n")
             self._child.stdin.flush()
         except BrokenPipeError:
             self._fail()
-        self.sent[table] = self.sent.get(table, 0) + frame.height
+        self.sent[part] = self.sent.get(part, 0) + frame.height
+        return part
 
-    def finish(self) -> dict[str, int]:
-        """Wait for the child to stage everything; the rows staged per table (checked against what was sent)."""
-        if self._child is None:
-            return {}
-        try:
-            out, err = self._child.communicate()
-        except BrokenPipeError:
-            self._fail()
-        if self._child.returncode != 0:
-            self._fail(err)
-        staged: dict[str, int] = {}
-        for line in out.splitlines():
-            word, table, rows = line.split()
-            staged[table] = staged.get(table, 0) + int(rows)
-        if staged != self.sent:
-            raise StagingError(f"staging lost rows: sent {self.sent}, staged {staged}")
-        return staged
+    def ready(self, part: int) -> int:
+        """Wait until everything sent to ``part`` is written; its rows."""
+        while self._staged.get(part, 0) < self.sent.get(part, 0):
+            line = self._child.stdout.readline() if self._child is not None else ""
+            if not line:  # the child died or closed its output
+                self._child.wait()
+                self._fail(self._child.stderr.read())
+            word, done, rows = line.split()
+            self._staged[int(done)] = self._staged.get(int(done), 0) + int(rows)
+        if self._staged.get(part, 0) != self.sent.get(part, 0):
+            raise StagingError(f"staging lost rows: sent {self.sent.get(part, 0)}, staged {self._staged.get(part)}")
+        return self.sent.get(part, 0)
 
     def _fail(self, err: str | None = None) -> None:
         if err is None and self._child is not None:
@@ -112,26 +112,35 @@ class Stager:
         self.directory.rmdir()
 
 
-def main(path: str) -> None:
+def main() -> None:
     import adbc_driver_sqlite.dbapi as adbc
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
-    # Nobody else ever opens this file: no journal, no syncing.
-    with adbc.connect(path, autocommit=True) as connection:
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA journal_mode = OFF")
-            cursor.execute("PRAGMA synchronous = OFF")
-            for line in sys.stdin:
-                table, part = line.rstrip("\n").split("\t")
-                with pa.memory_map(part) as source:
-                    data = ipc.open_file(source).read_all()
-                cursor.adbc_ingest(table, data, mode="create_append")
-                rows = data.num_rows
-                del data
-                os.unlink(part)
-                print("ok", table, rows, flush=True)
+    current, connection = None, None
+    try:
+        for line in sys.stdin:
+            part, arrow, path = line.rstrip("\n").split("\t")
+            if path != current:  # parts come in order: the one before is complete
+                if connection is not None:
+                    connection.close()
+                # Nobody reads this file until it is complete: no journal, no syncing.
+                current, connection = path, adbc.connect(path, autocommit=True)
+                with connection.cursor() as cursor:
+                    cursor.execute("PRAGMA journal_mode = OFF")
+                    cursor.execute("PRAGMA synchronous = OFF")
+            with pa.memory_map(arrow) as source:
+                data = ipc.open_file(source).read_all()
+            with connection.cursor() as cursor:
+                cursor.adbc_ingest(TABLE, data, mode="create_append")
+            rows = data.num_rows
+            del data
+            os.unlink(arrow)
+            print("ok", part, rows, flush=True)
+    finally:
+        if connection is not None:
+            connection.close()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Mapping, TypeVar
 import polars as pl
 
 from core.audit import record
-from core.bulkwrite import SCHEMA as STAGE, Stager
+from core.bulkwrite import PARTS, SCHEMA as STAGE, TABLE as STAGED, Stager
 from core.csvread import LINE, RAW, read_batches
 from core.errors import InputError, NotFound
 from core.records import (
@@ -292,6 +292,7 @@ class _Run:
                  stager: Stager | None = None) -> None:
         self.store = store
         self.stager = stager
+        self.landed: set[int] = set()  # staged parts already landed
         self.conn: sqlite3.Connection = store.conn
         self.plan = plan
         self.table = plan.table
@@ -389,8 +390,10 @@ class _Run:
         if self.batches == 1 and expected >= DROP_INDEX_MIN_ROWS:
             if self.store.scalar("SELECT count(*) FROM orders") < expected:
                 self._drop_customer_index()
-        if self.stager is not None:  # landed at the end, by _land_staged_orders
-            self.stager.put("orders", rows.rename(dict(zip(rows.columns, self._ORDER_COLUMNS))))
+        if self.stager is not None:
+            part = self.stager.put(rows.rename(dict(zip(rows.columns, self._ORDER_COLUMNS))))
+            # The part before is written by now, or nearly: land it while this one is.
+            self._land_staged_orders(below=part)
             return
         before = self.store.scalar("SELECT coalesce(max(id), 0) FROM orders")
         changed = _insert_rows(
@@ -406,21 +409,31 @@ class _Run:
         self.updated += changed - inserted
         self.unchanged += rows - changed
 
-    def _land_staged_orders(self) -> None:
-        """Everything staged, in one statement (inside the import's transaction)."""
-        staged = self.stager.finish().get("orders", 0) if self.stager is not None else 0
-        if not staged:
+    def _land_staged_orders(self, below: int = PARTS + 1) -> None:
+        """Land the staged parts numbered below ``below`` not landed yet, each with one statement.
+
+        A part is attached inside the import's transaction (and detached
+        after it, see ``_detach``); the last part may take several batches,
+        so it is landed only at the end.
+        """
+        if self.stager is None:
             return
-        self.conn.execute(f"ATTACH DATABASE ? AS {STAGE}", (str(self.stager.path),))
-        columns = ", ".join(self._ORDER_COLUMNS)
-        before = self.store.scalar("SELECT coalesce(max(id), 0) FROM orders")
-        with _checks_off(self.conn):
-            # WHERE true: without it SQLite would read ON CONFLICT as part of the SELECT's join.
-            changed = self.conn.execute(
-                f"INSERT INTO orders ({columns}, import_id) SELECT {columns}, {int(self.import_id)} "
-                f"FROM {STAGE}.orders WHERE true" + self._ORDER_UPSERT
-            ).rowcount
-        self._count_orders(before, changed, staged)
+        for part in sorted(self.stager.sent):
+            if part >= below or part in self.landed:
+                continue
+            staged = self.stager.ready(part)
+            self.landed.add(part)
+            schema = f"{STAGE}{part}"
+            self.conn.execute(f"ATTACH DATABASE ? AS {schema}", (str(self.stager.part_path(part)),))
+            columns = ", ".join(self._ORDER_COLUMNS)
+            before = self.store.scalar("SELECT coalesce(max(id), 0) FROM orders")
+            with _checks_off(self.conn):
+                # WHERE true: without it SQLite would read ON CONFLICT as part of the SELECT's join.
+                changed = self.conn.execute(
+                    f"INSERT INTO orders ({columns}, import_id) SELECT {columns}, {int(self.import_id)} "
+                    f"FROM {schema}.{STAGED} WHERE true" + self._ORDER_UPSERT
+                ).rowcount
+            self._count_orders(before, changed, staged)
 
     def _drop_customer_index(self) -> None:
         """For an import larger than the table: one rebuild beats a million inserts in random order."""
@@ -681,9 +694,10 @@ class _Run:
 
 
 def _detach(conn: "sqlite3.Connection") -> None:
-    """Let go of the staging database (only possible once the transaction has ended)."""
-    if any(row[1] == STAGE for row in conn.execute("PRAGMA database_list")):
-        conn.execute(f"DETACH DATABASE {STAGE}")
+    """Let go of the staging databases (only possible once the transaction has ended)."""
+    for row in conn.execute("PRAGMA database_list").fetchall():
+        if row[1].startswith(STAGE):
+            conn.execute(f"DETACH DATABASE {row[1]}")
 
 
 @contextmanager

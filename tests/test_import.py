@@ -686,10 +686,10 @@ def test_a_staging_child_that_dies_fails_the_import_cleanly(tmp_path, monkeypatc
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     stager = Stager()
-    stager.put("orders", pl.DataFrame({"order_id": ["A"], "customer": [1]}))
+    part = stager.put(pl.DataFrame({"order_id": ["A"], "customer": [1]}))
     stager._child.kill()  # as a crash or the OOM killer would
     with pytest.raises(StagingError, match="staging the import failed") as caught:
-        stager.finish()
+        stager.ready(part)
     assert "Nothing was imported" in caught.value.hint
     stager.close()
     assert list(tmp_path.iterdir()) == []
