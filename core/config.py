@@ -493,15 +493,13 @@ class _Checker:
 
         A misspelt segment would match nobody and silently switch the cap off.
         """
-        from core.labels import segment_label
-        from core.segments import CN8, LOST, OTHER, PROSPECT, RF11  # here: core.segments imports this module
+        from core.labels import CUSTOM_EXTRA, MODEL_SEGMENTS, segment_label  # no polars: config is read everywhere
 
         value = self.string(rule, keypath, "any")
         if model in custom:
-            known = [*dict.fromkeys(item.name for item in custom[model]), OTHER]
+            known = [*dict.fromkeys([*(item.name for item in custom[model]), *CUSTOM_EXTRA])]
         else:
-            known = [item[0] for item in (RF11 if model == "rf11" else CN8)]
-        known = [*dict.fromkeys([*known, LOST, PROSPECT])]
+            known = list(MODEL_SEGMENTS.get(model, MODEL_SEGMENTS["rf11"]))
         by_label = {segment_label(name, "zh"): name for name in known}
         if value == "any" or value in known:
             return value

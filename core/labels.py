@@ -29,6 +29,16 @@ SEGMENT_ZH = {
     "General win-back": "一般挽留客户",
 }
 
+# The segments each built-in model assigns (core.segments defines the rules; a test keeps the two
+# in step), for checks that must not load polars, such as the config's.
+MODEL_SEGMENTS = {
+    "rf11": ("Champions", "Loyal", "Potential loyalist", "New", "Promising", "Need attention", "About to sleep",
+             "At risk", "Can't lose", "Hibernating", "Lost", "Prospect"),
+    "cn8": ("Important value", "Important develop", "Important retain", "Important win-back", "General value",
+            "General develop", "General retain", "General win-back", "Lost", "Prospect"),
+}
+CUSTOM_EXTRA = ("Other", "Lost", "Prospect")  # what a custom map assigns beyond its rules' names
+
 STAGE_ZH = {
     "new": "新客",
     "prospect": "潜客",

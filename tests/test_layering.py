@@ -31,3 +31,25 @@ def test_help_does_not_import_textual_or_polars():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_a_customer_lookup_does_not_import_polars(tmp_path):
+    """`tierdesk customer X` must answer mid-call: reading the config (caps included) stays light."""
+    code = (
+        "import sys\n"
+        "from core.config import default_config_text, parse_config\n"
+        "parse_config(default_config_text('UTC') + '[[caps]]\\nsegment = \"冠军客户\"\\nmax = 1\\n')\n"
+        "import core.customers, core.users, core.store\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('polars', 'numpy', 'pyarrow'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == ""
+
+
+def test_the_light_segment_names_match_the_models():
+    from core import segments
+    from core.config import Config
+    from core.labels import MODEL_SEGMENTS
+
+    for model in ("rf11", "cn8"):
+        assert sorted(MODEL_SEGMENTS[model]) == sorted(segments.names(model, Config()))
