@@ -253,7 +253,7 @@ def compile_expression(text: str) -> pl.Expr:
         if "List type" in reason and "tags" in expression.meta.root_names():
             reason = "tags is a list of names: test one with array_contains(tags, 'price-sensitive')"
         failed = re.match(r"(conversion from `\w+` to `\w+` failed in column '(\w+)')", reason)
-        if failed:  # the counts would be of our sample, not of the shop
+        if failed and failed.group(2) in _SAMPLE:  # the counts would be of our sample, not of the shop
             reason = f"{failed.group(1)}: it holds text such as {_SAMPLE[failed.group(2)]!r}"
         raise InputError(f"audience: {reason}") from None
     dtype = result.schema["matched"]

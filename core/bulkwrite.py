@@ -65,9 +65,12 @@ class Stager:
     def put(self, frame: "pl.DataFrame") -> int:
         """Queue ``frame`` (the child works while the caller goes on); the part it goes to."""
         if self._child is None:
+            # A session of its own: a Ctrl-C at the terminal is the parent's to handle (it stops
+            # the child itself), and ADBC would otherwise turn one into an error mid-ingest.
             self._child = subprocess.Popen(
                 [sys.executable, "-m", "core.bulkwrite"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                start_new_session=True,
             )
         self._batches += 1
         part = min(self._batches, PARTS)
@@ -79,7 +82,23 @@ class Stager:
         except BrokenPipeError:
             self._fail()
         self.sent[part] = self.sent.get(part, 0) + frame.height
+        self._drain()
         return part
+
+    def _drain(self) -> None:
+        """Take the reports already written, so the child never blocks on a full pipe."""
+        import select
+
+        stdout = self._child.stdout
+        while select.select([stdout], [], [], 0)[0]:
+            line = stdout.readline()
+            if not line:
+                return  # the child is gone: ready() says so
+            self._take(line)
+
+    def _take(self, line: str) -> None:
+        word, done, rows = line.split()
+        self._staged[int(done)] = self._staged.get(int(done), 0) + int(rows)
 
     def ready(self, part: int) -> int:
         """Wait until everything sent to ``part`` is written; its rows."""
@@ -88,8 +107,7 @@ class Stager:
             if not line:  # the child died or closed its output
                 self._child.wait()
                 self._fail(self._child.stderr.read())
-            word, done, rows = line.split()
-            self._staged[int(done)] = self._staged.get(int(done), 0) + int(rows)
+            self._take(line)
         if self._staged.get(part, 0) != self.sent.get(part, 0):
             raise StagingError(f"staging lost rows: sent {self.sent.get(part, 0)}, staged {self._staged.get(part)}")
         return self.sent.get(part, 0)
@@ -118,9 +136,11 @@ def main() -> None:
     import pyarrow.ipc as ipc
 
     current, connection = None, None
+    directory = None
     try:
         for line in sys.stdin:
             part, arrow, path = line.rstrip("\n").split("\t")
+            directory = os.path.dirname(path)
             if path != current:  # parts come in order: the one before is complete
                 if connection is not None:
                     connection.close()
@@ -140,6 +160,12 @@ def main() -> None:
     finally:
         if connection is not None:
             connection.close()
+    # The input ended: the parent only lets that happen by dying (it kills this process when it
+    # is done), so nobody else will remove its staging files.
+    if directory is not None:
+        import shutil
+
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

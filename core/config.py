@@ -322,7 +322,7 @@ class _Checker:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.fail(keypath, f"expected a number, got {value!r}")
             return default
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             self.fail(keypath, f"expected a finite number, got {value!r}")
             return default
         if value < low or (high is not None and value > high):

@@ -144,7 +144,9 @@ def import_file(
     if bulk is None:
         expected = plan.table.rows if plan.table.rows is not None else plan.table.size // TEXT_BYTES_PER_ROW
         bulk = expected >= BULK_MIN_ROWS
-    stager = Stager() if bulk and plan.kind == "orders" else None
+    # Staged parts are attached to the connection and detached once the transaction is over:
+    # inside someone else's transaction that would be too late.
+    stager = Stager() if bulk and plan.kind == "orders" and not store.conn.in_transaction else None
     try:
         with _bulk_writes(store.conn), store.transaction():
             run = _Run(store, plan, actor=actor.login, now=now, keep_rejects=not (strict or dry_run),
@@ -163,8 +165,10 @@ def import_file(
         result = discard.result
     finally:
         if stager is not None:
-            _detach(store.conn)
-            stager.close()
+            try:
+                _detach(store.conn)
+            finally:
+                stager.close()
     if progress is not None:
         progress(result.rows, result.rows)
     return result
@@ -197,21 +201,24 @@ def list_rejects(store: "Store", import_id: int | None = None, *,
         (record["id"],),
     )
     if user is not None and user.masks_contacts:
-        from core.contacts import mask_email, mask_phone
+        from core.contacts import mask_email
 
         def masked(match: "re.Match[str]") -> str:
-            value = match.group(1)
-            return "'" + (mask_email(value) if "@" in value else mask_phone(value)) + "'"
+            return "'" + mask_email(match.group(1)) + "'"
 
         for row in rejects:
             row["raw"] = None
-            quoted = _QUOTED if row["field"] in ("email", "phone") else _QUOTED_EMAIL
-            row["reason"] = quoted.sub(masked, row["reason"])
+            if row["field"] in ("email", "phone"):
+                # The cell itself is the contact: keep what was wrong, not the cell (which may hold
+                # quotes of its own, or be cut short).
+                shown = row["reason"].split("'", 1)[0].rstrip(": ")
+                row["reason"] = f"{shown} (the cell is hidden from the {user.role} role)"
+            else:
+                row["reason"] = _QUOTED_EMAIL.sub(masked, row["reason"])
     return record, rejects
 
 
-_QUOTED = re.compile(r"'([^']*)'")  # a cell a reason quotes
-_QUOTED_EMAIL = re.compile(r"'([^'\s]*@[^']*)'")
+_QUOTED_EMAIL = re.compile(r"'([^'\s]*@[^'\s]*)'?")  # an email a reason quotes (maybe cut short)
 
 
 # --- the reading side ---------------------------------------------------------------------

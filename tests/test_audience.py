@@ -34,6 +34,7 @@ from tests.test_campaign_support import campaign_store, user
     ("segment = 1", "cannot compare string with numeric type"),
     ("tags = 'vip'", "tags is a list of names: test one with array_contains(tags, "),
     ("CAST(segment AS INT) > 1", "failed in column 'segment': it holds text such as 'At risk'"),
+    ("CAST('abc' AS INT) = 1", "conversion from `str` to `i32` failed"),
     ("(monetary > 1", "unbalanced '('"),
     ("monetary > 1)", "unbalanced ')'"),
     ("", "empty expression"),

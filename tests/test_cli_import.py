@@ -164,7 +164,8 @@ def test_rejects_do_not_unmask_contacts_for_support(store, as_user, tmp_path):
     add_user(store, User(login="owner", role="owner", known=True), "sam", "support", 1)
     path = tmp_path / "leak.csv"
     path.write_text("customer_id,email,phone\nC1,yang@icloud.com,+86 138 0013 8000\nC2,not-an-email,+1\n"
-                    "C3,ok@x.com,13800138000x\n", encoding="utf-8")
+                    "C3,ok@x.com,13800138000x\nC4,\"Don't email, call 13900139000\",\n"
+                    f"C5,wechat only: 13700137000 {'x' * 300},\n", encoding="utf-8")
     invoke("import", "customers", path, "--db", store.path)
     owner = json.loads(invoke("rejects", "--json", "--db", store.path).stdout)
     assert owner["rejects"][0]["raw"] == "C2,not-an-email,+1"
@@ -175,4 +176,6 @@ def test_rejects_do_not_unmask_contacts_for_support(store, as_user, tmp_path):
     assert "not shown to the support role" in shown.stdout
     hidden = json.loads(invoke("rejects", "--json", "--db", store.path).stdout)["rejects"]
     assert [row["raw"] for row in hidden] == [None] * len(hidden)
-    assert all("13800138000x" not in row["reason"] and "not-an-email'" not in row["reason"] for row in hidden)
+    assert [row["line"] for row in hidden] == [3, 5, 6]
+    for number in ("13900139000", "13700137000", "not-an-email"):
+        assert all(number not in row["reason"] for row in hidden), number

@@ -26,6 +26,7 @@ def test_comments_and_order_do_not_change_the_hash():
         ("[rfm]\nlookback_days = 740000", "line 2: rfm.lookback_days: must be between 1 and 36,500, got 740000"),
         ("[rfm]\nr_fallback_days = [30, 90, 180, 99999]", "line 2: rfm.r_fallback_days: expected 4 positive"),
         ("[send]\ndrop_tolerance = nan", "line 2: send.drop_tolerance: expected a finite number, got nan"),
+        ("[tags]\nprice_sensitive_share = 1" + "0" * 400, "line 2: tags.price_sensitive_share: must be between"),
         ("[tags]\nquality_aov_multiple = inf", "line 2: tags.quality_aov_multiple: expected a finite number"),
         ("[tags]\nhigh_value_min_m_score = 6", "line 2: tags.high_value_min_m_score: must be between 1 and 5"),
         ('[[caps]]\nsegment = "champions"\nmax = 1', "line 2: caps[0].segment: no segment 'champions' in the "

@@ -693,3 +693,37 @@ def test_a_staging_child_that_dies_fails_the_import_cleanly(tmp_path, monkeypatc
     assert "Nothing was imported" in caught.value.hint
     stager.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_staging_child_outlives_no_parent_and_ignores_the_terminals_ctrl_c(tmp_path):
+    """Killed mid-import, the parent cannot clean up: its child removes the staging files."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, sys, tempfile\n"
+        f"tempfile.tempdir = {str(tmp_path)!r}\n"
+        "import polars as pl\n"
+        "from core.bulkwrite import Stager\n"
+        "stager = Stager()\n"
+        "stager.ready(stager.put(pl.DataFrame({'order_id': ['A'], 'customer': [1]})))\n"
+        "print(stager._child.pid, os.getsid(stager._child.pid), os.getsid(0), flush=True)\n"
+        "os._exit(9)  # as SIGKILL or the OOM killer would leave it: no finally, no close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    child, child_session, parent_session = map(int, done.stdout.split())
+    assert child_session != parent_session  # a Ctrl-C at the terminal reaches the parent only
+    deadline = time.monotonic() + 10
+    while list(tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_import_inside_a_transaction_writes_directly(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    with store.transaction():
+        result = run(store, "orders", FIXTURES / "orders.csv", bulk=True)
+    assert result.inserted == 5 and list((tmp_path / "scratch").iterdir()) == []
