@@ -37,6 +37,10 @@ def record(store: "Store", *, actor: str, action: str, target: str | None, now: 
         "INSERT INTO audit (at, actor, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (now, actor, action, target, details_text, prev_hash, digest),
     )
+    # The newest row, kept apart from the log: rows cut off its end leave a chain that is
+    # whole but shorter, and only this tells.
+    conn.execute("INSERT INTO meta (key, value) VALUES ('audit_head', ?) "
+                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (f"{cursor.lastrowid}:{digest}",))
     return int(cursor.lastrowid)
 
 
@@ -53,15 +57,23 @@ class Verification:
 
 def verify(store: "Store") -> Verification:
     """Recompute the chain; report the first row whose hash or link is wrong."""
+    import sqlite3
+
+    from core.errors import StoreError
+
     prev_hash = GENESIS
     count = 0
-    expected_id = None
-    cursor = store.conn.execute(
-        "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit ORDER BY id"
-    )
-    for row_id, at, actor, action, target, details, stored_prev, stored_hash in cursor:
+    expected_id = 1
+    try:
+        rows = store.conn.execute(
+            "SELECT id, at, actor, action, target, details, prev_hash, hash FROM audit ORDER BY id"
+        ).fetchall()
+        head = store.conn.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"the audit log cannot be read ({exc}): the store was changed outside tierdesk") from None
+    for row_id, at, actor, action, target, details, stored_prev, stored_hash in rows:
         count += 1
-        if expected_id is not None and row_id != expected_id:
+        if row_id != expected_id:
             return Verification(count, row_id, f"rows {expected_id}..{row_id - 1} are missing")
         if stored_prev != prev_hash:
             return Verification(count, row_id, "its link to the previous row does not match")
@@ -69,6 +81,12 @@ def verify(store: "Store") -> Verification:
             return Verification(count, row_id, "its contents were changed after it was written")
         prev_hash = stored_hash
         expected_id = row_id + 1
+    if head is not None:
+        head_id, _, head_hash = head[0].partition(":")
+        if int(head_id) >= expected_id:
+            return Verification(count, expected_id, f"rows {expected_id}..{head_id} are missing from the end")
+        if int(head_id) == expected_id - 1 and head_hash != prev_hash:
+            return Verification(count, expected_id - 1, "the newest row is not the one last written")
     return Verification(count, None, None)
 
 

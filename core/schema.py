@@ -324,10 +324,22 @@ def _statements(statements: list[str]) -> Callable[["Database"], None]:
     return apply
 
 
+# The audit log refuses edits and deletions like the touch ledger (verify still catches
+# someone who drops these triggers first).
+_V3 = [
+    """CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only');
+    END""",
+    """CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only');
+    END""",
+]
+
 # Append only: a migration that has shipped is never edited.
 MIGRATIONS: list[tuple[str, Callable[["Database"], None]]] = [
     ("m001_initial", _statements(_V1)),
     ("m002_campaigns", _statements(_V2)),
+    ("m003_audit_append_only", _statements(_V3)),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -99,6 +99,7 @@ def test_audit_chain_verifies_and_names_the_first_tampered_row(store):
         with store.transaction():
             audit.record(store, actor="owner", action="test", target=str(index), now=NOW + index)
     assert audit.verify(store).ok
+    untrigger(store)
     store.conn.execute("UPDATE audit SET target = 'forged' WHERE id = 4")
     result = audit.verify(store)
     assert not result.ok and result.first_broken == 4
@@ -109,9 +110,39 @@ def test_audit_chain_names_a_deleted_row(store):
     for index in range(4):
         with store.transaction():
             audit.record(store, actor="owner", action="test", target=str(index), now=NOW)
+    untrigger(store)
     store.conn.execute("DELETE FROM audit WHERE id = 3")
     result = audit.verify(store)
     assert result.first_broken == 4
+
+
+def untrigger(store):
+    """What someone editing the file with sqlite3 would do first."""
+    store.conn.execute("DROP TRIGGER audit_append_only_update")
+    store.conn.execute("DROP TRIGGER audit_append_only_delete")
+
+
+def test_the_audit_log_refuses_edits_and_verify_sees_rows_cut_from_either_end(store):
+    import sqlite3
+
+    for index in range(5):
+        with store.transaction():
+            audit.record(store, actor="owner", action="test", target=str(index), now=NOW)
+    for statement in ("UPDATE audit SET actor = 'x' WHERE id = 2", "DELETE FROM audit WHERE id = 5"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            store.conn.execute(statement)
+    untrigger(store)
+    newest = store.scalar("SELECT max(id) FROM audit")
+    store.conn.execute("DELETE FROM audit WHERE id >= ?", (newest - 1,))
+    result = audit.verify(store)
+    assert not result.ok and result.reason == f"rows {newest - 1}..{newest} are missing from the end"
+    store.conn.execute("DELETE FROM audit WHERE id <= 2")
+    assert audit.verify(store).reason == "rows 1..2 are missing"
+    store.conn.execute("DELETE FROM audit")
+    assert not audit.verify(store).ok
+    store.conn.execute("DROP TABLE audit")
+    with pytest.raises(StoreError, match="the audit log cannot be read"):
+        audit.verify(store)
 
 
 def test_env_user_is_ignored_unless_the_store_trusts_it(tmp_path, monkeypatch):
