@@ -173,7 +173,13 @@ class Store:
         if version < SCHEMA_VERSION:
             if readonly:
                 conn.close()
-                raise StoreError(f"{path} needs a schema upgrade; open it once without read-only")
+                if os.access(path, os.W_OK):  # upgrade it now (atomic per migration), then read
+                    cls.open(path).close()
+                    return cls.open(path, readonly=True)
+                raise StoreError(
+                    f"{path} needs a schema upgrade (schema {version} to {SCHEMA_VERSION}) and you may not write it",
+                    hint="Any tierdesk command run by someone who can write the file upgrades it.",
+                )
             from core.schema import migrate
 
             migrate(store.db)

@@ -179,3 +179,21 @@ def test_bad_config_refuses_the_command_naming_key_and_line(store):
     problems = "\n".join(caught.value.problems)
     assert "line 1: language" in problems
     assert "line 3: rfm.lookback: unknown key (did you mean 'lookback_days'?)" in problems
+
+
+def test_an_older_store_opened_read_only_is_upgraded_first(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    Store.create(path, owner="alice", now=NOW).close()
+    conn = sqlite3.connect(path)  # as tierdesk before the audit log refused edits left it
+    conn.execute("DROP TRIGGER audit_append_only_update")
+    conn.execute("DROP TRIGGER audit_append_only_delete")
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm003_audit_append_only'")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    with Store.open(path, readonly=True) as store:
+        assert store.scalar("PRAGMA user_version") == SCHEMA_VERSION
+        assert store.scalar("SELECT count(*) FROM sqlite_master WHERE name LIKE 'audit_append_only%'") == 2
+        assert audit.verify(store).ok
