@@ -535,8 +535,9 @@ class _Checker:
         self.unknown(("delivery",), table, {"dir", "webhook_url"})
         directory = self.string(table, ("delivery", "dir"), "outbox")
         url = self.string(table, ("delivery", "webhook_url"), "")
-        if url and not re.match(r"^https?://", url):
-            self.fail(("delivery", "webhook_url"), f"expected an http:// or https:// URL, got {url!r}")
+        problem = webhook_problem(url) if url else None
+        if problem:
+            self.fail(("delivery", "webhook_url"), f"{problem}, got {url!r}")
             url = ""
         return DeliveryConfig(dir=directory or "outbox", webhook_url=url)
 
@@ -583,6 +584,22 @@ class _Checker:
             self.fail(keypath, f"range runs backwards: {value!r}")
             return (1, 5)
         return (low, high)
+
+
+def webhook_problem(url: str) -> str | None:
+    """What is wrong with a webhook URL (None if nothing): checked here so a send never meets it."""
+    from urllib.parse import urlsplit
+
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        return "a URL cannot hold spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises for a port out of range or not a number)
+    except ValueError as exc:
+        return f"not a usable URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "expected an http:// or https:// URL with a host"
+    return None
 
 
 def segment_map_warnings(map_name: str, rules: tuple[SegmentRule, ...]) -> list[str]:

@@ -157,9 +157,12 @@ class WebhookAdapter:
 
     def __init__(self, url: str, *, attempts: int = 4, backoff: float = 0.5, timeout: float = 10.0,
                  give_up_after: int = 3, sleep: Callable[[float], None] = time.sleep) -> None:
+        from core.config import webhook_problem
+
+        problem = webhook_problem(url)
+        if problem:
+            raise InputError(f"delivery.webhook_url: {problem}: {url!r}")
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InputError(f"delivery.webhook_url: not an http(s) URL: {url!r}")
         self.url = url
         self.parts = parts
         self.attempts = attempts
@@ -199,7 +202,7 @@ class WebhookAdapter:
             if 200 <= response.status < 300:
                 return response.status, None
             return response.status, f"HTTP {response.status}: {body.decode(errors='replace').strip()[:200]}"
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:  # a failed row, never a crash
             self._drop_connection()
             return None, f"{type(exc).__name__}: {exc}"
 
