@@ -154,8 +154,12 @@ def list_campaigns(store: "Store", state: str | None = None) -> list[Campaign]:
 # --- validating what people type -----------------------------------------------
 
 
-def parse_send_at(text: str | None, zone: "ZoneInfo") -> int | None:
-    """``YYYY-MM-DD HH:MM`` in the shop's zone (or ISO 8601 with an offset) -> Unix seconds."""
+def parse_send_at(text: str | None, zone: "ZoneInfo", now: int | None = None) -> int | None:
+    """``YYYY-MM-DD HH:MM`` in the shop's zone (or ISO 8601 with an offset) -> Unix seconds.
+
+    With ``now``, a time already past is refused: the send would go out at once,
+    while the campaign went on showing the old time.
+    """
     if text is None or not text.strip():
         return None
     value = text.strip()
@@ -167,7 +171,12 @@ def parse_send_at(text: str | None, zone: "ZoneInfo") -> int | None:
         raise InputError(f"--send-at: expected 'YYYY-MM-DD HH:MM' (shop time), got {text!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
-    return int(moment.timestamp())
+    seconds = int(moment.timestamp())
+    if now is not None and seconds < now:
+        shown = datetime.fromtimestamp(now, zone).strftime("%Y-%m-%d %H:%M")
+        raise InputError(f"--send-at: {value} has passed (it is {shown} shop time); "
+                         "leave --send-at out to deliver when the campaign is sent")
+    return seconds
 
 
 def _check_name(name: str) -> str:

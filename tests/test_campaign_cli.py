@@ -114,6 +114,7 @@ def test_bad_input_is_one_line_and_exit_2(store, shop):
     for args, message in (
         (("--channel", "fax"), "unknown channel 'fax'"),
         (("--channel", "email", "--send-at", "soon"), "--send-at"),
+        (("--channel", "email", "--send-at", "2020-01-01 10:00"), "--send-at: 2020-01-01 10:00 has passed"),
         (("--channel", "email", "--holdout", "200"), "--holdout"),
     ):
         result = invoke(store, "campaign", "new", "x", "--audience", "TRUE", *args)

@@ -63,7 +63,7 @@ def new_cmd(
         campaign = campaigns.create(
             store, user, name=name, audience=audience, channel=channel, offer=offer, holdout=holdout or 0.0,
             variants=variants, priority=priority or 0, service=service, quiet=quiet or "defer",
-            send_at=campaigns.parse_send_at(send_at, store.config.zone), now=now(),
+            send_at=campaigns.parse_send_at(send_at, store.config.zone, now()), now=now(),
         )
     if json:
         print_json(campaign.as_dict())
@@ -101,7 +101,7 @@ def edit_cmd(
         before = campaigns.get(store, campaign_id)
         when = None
         if send_at is not None:
-            when = 0 if send_at.strip().lower() == "now" else campaigns.parse_send_at(send_at, store.config.zone)
+            when = 0 if send_at.strip().lower() == "now" else campaigns.parse_send_at(send_at, store.config.zone, now())
         campaign = campaigns.edit(
             store, user, campaign_id, now(), name=name, audience=audience, channel=channel, offer=offer,
             holdout=holdout, variants=variants, priority=priority, service=service, quiet=quiet, send_at=when,
