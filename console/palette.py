@@ -119,7 +119,7 @@ class CustomerCommands(Provider):
         text = query.strip()
         if text.lower().startswith("customer:"):
             text = text[len("customer:"):].strip()
-        if len(text) < 2:
+        if len(text) < 2 and text.isascii():  # one Chinese character is a surname: worth looking up
             return
         try:
             found = await asyncio.to_thread(_lookup, app.db_path, text)

@@ -341,9 +341,10 @@ def submit(store: "Store", user: "User", campaign_id: int | str, now: int) -> tu
     plan = plan_mod.compute(store, campaign, now)
     summary = plan.summary(sample=0)
     if summary["sendable"] == 0:
+        excluded = [f"{count:,} {reason.replace('_', ' ')}" for reason, count in summary["excluded"].items() if count]
         raise Conflict(
-            f"campaign {campaign.id} would send nothing: {summary['matched']:,} matched, "
-            + ", ".join(f"{count:,} {reason}" for reason, count in summary["excluded"].items() if count),
+            f"campaign {campaign.id} would send nothing: {summary['matched']:,} matched"
+            + (f", of whom {', '.join(excluded)}" if excluded else " (the audience selects nobody)"),
             hint="Check it with `tierdesk campaign preview`, then edit the audience or wait for budget.",
         )
     members = plan.members_for_store()

@@ -967,3 +967,19 @@ async def test_a_reading_of_stale_data_says_so_on_the_tiers(shop_path):
         assert caption.startswith("⚠ stale data · rf11")
         told = [(note.title, note.message) for note in app._notifications]
         assert any(title == "About this reading" and "days older than the as-of" in text for title, text in told)
+
+
+@pilot_test
+async def test_the_palette_finds_customers_by_a_one_character_chinese_surname(shop_path):
+    import sqlite3
+
+    from console.palette import CustomerCommands
+
+    with sqlite3.connect(shop_path) as conn:
+        conn.execute("UPDATE customers SET name = '王芳' WHERE customer_id = 'C003'")
+    app = make_app(shop_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        customers = CustomerCommands(app.screen)
+        assert [hit.text async for hit in customers.search("customer: 王")] == ["customer: C003 王芳"]
+        assert [hit async for hit in customers.search("customer: a")] == []  # one latin letter: too many
