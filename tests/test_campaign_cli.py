@@ -191,3 +191,13 @@ def test_budget_views(store, shop):
 def test_columns_lists_what_an_audience_can_use(store):
     result = runner.invoke(app, ["campaign", "columns"])
     assert result.exit_code == 0 and "recency_days" in result.stdout and "array_contains" in result.stdout
+
+
+def test_budget_and_preview_name_segments_in_the_shops_language(store, shop):
+    text = store.config_path.read_text()
+    store.config_path.write_text('language = "zh"\n' + text)
+    campaign_id = new_campaign(store)
+    preview = invoke(store, "campaign", "preview", campaign_id).stdout
+    budget = invoke(store, "budget").stdout
+    for shown in (preview, budget):  # every customer of this shop is a potential loyalist
+        assert "潜力忠诚客户" in shown and "Potential loyalist" not in shown, shown

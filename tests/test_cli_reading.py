@@ -43,7 +43,12 @@ def test_refresh_then_tiers_in_both_languages(store, shop):
     zh = invoke(store, "tiers")
     assert "冠军客户" in zh.stdout
     grid = invoke(store, "tiers", "--grid")
-    assert "F5" in grid.stdout and "R1" in grid.stdout
+    assert "F5" in grid.stdout and "R1" in grid.stdout and "冠军客户" in grid.stdout
+    cn8_grid = invoke(store, "tiers", "--grid", "--model", "cn8")  # rf11's names do not belong on it
+    assert "F5" in cn8_grid.stdout and "冠军客户" not in cn8_grid.stdout and "Champions" not in cn8_grid.stdout
+    assert "counts only" in cn8_grid.stderr
+    why = invoke(store, "why", "C001").stdout
+    assert "Champions" not in why and "new:" not in why and "新客:" in why
     cn8 = invoke(store, "tiers", "--model", "cn8", "--json")
     data = json.loads(cn8.stdout)
     assert data["model"] == "cn8" and sum(row["customers"] for row in data["rows"]) == 4

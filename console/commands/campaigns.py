@@ -267,14 +267,17 @@ def preview_cmd(
         computed = plan.compute(store, campaign, now())
         summary = computed.summary(max(sample, 0))
         context = plan.describe(computed)
+        language = store.config.language
     if json:
         print_json(summary)
         return
-    _print_preview(campaign, summary, context)
+    _print_preview(campaign, summary, context, language)
 
 
-def _print_preview(campaign, summary: dict, context: dict) -> None:
+def _print_preview(campaign, summary: dict, context: dict, language: str = "en") -> None:
     from rich.table import Table
+
+    from core.labels import segment_label
 
     from core import campaigns
 
@@ -302,7 +305,7 @@ def _print_preview(campaign, summary: dict, context: dict) -> None:
         for heading in columns.values():
             table.add_column(heading, justify="right", no_wrap=True)
         for segment, counts in summary["by_segment"].items():
-            table.add_row(segment, *(f"{counts[column]:,}" for column in columns))
+            table.add_row(segment_label(segment, language), *(f"{counts[column]:,}" for column in columns))
         console.print(table)
     if summary["by_rule"]:
         table = Table(box=None, header_style="bold", pad_edge=False, title="budget", title_justify="left")
@@ -320,7 +323,8 @@ def _print_preview(campaign, summary: dict, context: dict) -> None:
             table.add_column(column)
         for row in summary["sample"]:
             reason = row["reason"] + (f" ({row['rule']})" if row["rule"] else "")
-            table.add_row(row["customer_id"], row["segment"] or "", row["arm"], reason, row["send_at"] or "")
+            table.add_row(row["customer_id"], segment_label(row["segment"], language), row["arm"], reason,
+                          row["send_at"] or "")
         console.print(table)
 
 
@@ -493,20 +497,23 @@ def budget_cmd(
             data["name"] = match.name
         else:
             data = budget.overview(store, today)
+        language = store.config.language
     if json:
         print_json(data)
         return
     if customer:
-        _print_customer_budget(data)
+        _print_customer_budget(data, language)
     else:
-        _print_overview(data)
+        _print_overview(data, language)
 
 
-def _print_customer_budget(data: dict) -> None:
+def _print_customer_budget(data: dict, language: str = "en") -> None:
+    from core.labels import segment_label
+
     from rich.table import Table
 
     console = out()
-    console.print(f"[bold]{data['name'] or ''}[/] {data['customer_id']} · segment {data['segment'] or '—'} · "
+    console.print(f"[bold]{data['name'] or ''}[/] {data['customer_id']} · segment {segment_label(data['segment'], language) or '—'} · "
                   f"budget on {data['day']}")
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column, justify in (("rule", "left"), ("used", "right"), ("cap", "right"), ("remaining", "right"),
@@ -532,19 +539,21 @@ def _print_customer_budget(data: dict) -> None:
         ))
 
 
-def _print_overview(data: dict) -> None:
+def _print_overview(data: dict, language: str = "en") -> None:
     from rich.table import Table
+
+    from core.labels import segment_label
 
     console = out()
     console.print(f"[bold]Touch budget[/] on {data['day']}: " + "; ".join(
-        f"{rule['max']} per {rule['per']} on {rule['channel']} for {rule['segment']}" for rule in data["rules"]
+        f"{rule['max']} per {rule['per']} on {rule['channel']} for {segment_label(rule['segment'], language)}" for rule in data["rules"]
     ))
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column, justify in (("segment", "left"), ("channel", "left"), ("customers", "right"), ("today", "right"),
                             ("7 days", "right"), ("30 days", "right"), ("at cap", "right")):
         table.add_column(column, justify=justify)
     for row in data["rows"]:
-        table.add_row(row["segment"] or "(no reading)", row["channel"], f"{row['customers']:,}",
+        table.add_row(segment_label(row["segment"], language) or "(no reading)", row["channel"], f"{row['customers']:,}",
                       f"{row['touches_day']:,}", f"{row['touches_week']:,}", f"{row['touches_month']:,}",
                       f"{row['at_cap']:,}")
     console.print(table)

@@ -115,13 +115,26 @@ def _moves(value, sign: str) -> str:
     return "—" if value is None else (f"{sign}{value:,}" if value else "0")
 
 
+def _named(text: str, language: str) -> str:
+    """An explanation in English with the segment names it mentions in the shop's language."""
+    from core import labels
+
+    if language != "zh":
+        return text
+    for name in sorted(labels.SEGMENT_ZH, key=len, reverse=True):  # "Can't lose" before "Lost"
+        text = text.replace(name, labels.SEGMENT_ZH[name])
+    return text
+
+
 def _print_grid(data: dict, language: str) -> None:
     from rich.table import Table
 
     from core import labels, tiers
 
-    regions = tiers.grid_regions()
-    table = Table(box=None, header_style="bold", title="customers by R (rows) and F (columns)", title_justify="left")
+    # Only rf11 is drawn on R x F cells; another model's segments cut across them (as in the console).
+    regions = tiers.grid_regions() if data["model"] == "rf11" else None
+    table = Table(box=None, header_style="bold", title="customers by R (rows) and F (columns)", title_justify="left",
+                  min_width=40)
     table.add_column("")
     for f in range(1, 6):
         table.add_column(f"F{f}", justify="right")
@@ -129,10 +142,15 @@ def _print_grid(data: dict, language: str) -> None:
         cells = []
         for f in range(1, 6):
             count = data["grid"][r - 1][f - 1]
+            if regions is None:
+                cells.append(f"{count:,}")
+                continue
             region = labels.segment_label(regions[r - 1][f - 1], language)
             cells.append(f"{count:,}\n[dim]{region}[/]")
-        table.add_row(f"R{r}", *cells, end_section=True)
+        table.add_row(f"R{r}", *cells, end_section=regions is not None)
     out().print(table)
+    if regions is None:
+        note(f"{data['model']} does not map onto R x F cells; counts only.")
 
 
 def customer_cmd(
@@ -336,11 +354,11 @@ def _print_why(data: dict, config) -> None:
         console.print(f"{line['score']} = {shown}{unit} → score {assigned}  [dim]({line['rule']}){band}[/]")
     console.print(f"AOV {money(facts['aov_cents']) or '–'}\n")
     segment = labels.segment_label(data["segment"], language) if data["segment"] else "(not in the reading)"
-    console.print(f"[bold]Segment[/] {segment}: {data['segment_rule']}")
+    console.print(f"[bold]Segment[/] {segment}: {_named(data['segment_rule'], language)}")
     console.print(f"[bold]Lifecycle[/] {labels.stage_label(data['lifecycle'], language)}: first rule that matches")
     for step in data["lifecycle_trace"]:
         mark = "→" if step["chosen"] else ("✓" if step["matched"] else "·")
-        console.print(f"  {mark} {step['stage']}: {step['rule']}")
+        console.print(f"  {mark} {labels.stage_label(step['stage'], language)}: {step['rule']}")
         if step["chosen"]:
             break
     console.print("[bold]Tags[/]")
