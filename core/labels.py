@@ -49,6 +49,15 @@ STAGE_ZH = {
 }
 
 
+def named_in(text: str, language: str) -> str:
+    """An explanation in English with the segment names it mentions in the shop's language."""
+    if language != "zh":
+        return text
+    for name in sorted(SEGMENT_ZH, key=len, reverse=True):  # "Potential loyalist" before "Loyal"
+        text = text.replace(name, SEGMENT_ZH[name])
+    return text
+
+
 def segment_label(name: str | None, language: str) -> str:
     if name is None:
         return ""

@@ -115,17 +115,6 @@ def _moves(value, sign: str) -> str:
     return "—" if value is None else (f"{sign}{value:,}" if value else "0")
 
 
-def _named(text: str, language: str) -> str:
-    """An explanation in English with the segment names it mentions in the shop's language."""
-    from core import labels
-
-    if language != "zh":
-        return text
-    for name in sorted(labels.SEGMENT_ZH, key=len, reverse=True):  # "Can't lose" before "Lost"
-        text = text.replace(name, labels.SEGMENT_ZH[name])
-    return text
-
-
 def _print_grid(data: dict, language: str) -> None:
     from rich.table import Table
 
@@ -354,7 +343,7 @@ def _print_why(data: dict, config) -> None:
         console.print(f"{line['score']} = {shown}{unit} → score {assigned}  [dim]({line['rule']}){band}[/]")
     console.print(f"AOV {money(facts['aov_cents']) or '–'}\n")
     segment = labels.segment_label(data["segment"], language) if data["segment"] else "(not in the reading)"
-    console.print(f"[bold]Segment[/] {segment}: {_named(data['segment_rule'], language)}")
+    console.print(f"[bold]Segment[/] {segment}: {labels.named_in(data['segment_rule'], language)}")
     console.print(f"[bold]Lifecycle[/] {labels.stage_label(data['lifecycle'], language)}: first rule that matches")
     for step in data["lifecycle_trace"]:
         mark = "→" if step["chosen"] else ("✓" if step["matched"] else "·")

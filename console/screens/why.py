@@ -22,7 +22,7 @@ USED_MARKS = {"counted": "✓", "excluded": "✗"}
 
 def explanation_text(data: Mapping[str, Any], *, language: str, currency: str) -> Text:
     """The explanation as text: the scores and the rules that fired first, the orders behind them last."""
-    from core import lifecycle, segments
+    from core import labels, lifecycle, segments
     from core.money import format_cents
 
     money = lambda cents: format_cents(cents, currency) or "–"  # noqa: E731
@@ -48,12 +48,12 @@ def explanation_text(data: Mapping[str, Any], *, language: str, currency: str) -
     text.append(f"  AOV {money(data['facts']['aov_cents'])}\n\n")
     segment = segments.label(data["segment"], language) if data["segment"] else "(not in the reading)"
     text.append("Segment ", style="bold")
-    text.append(f"{segment}: {data['segment_rule']}\n")
+    text.append(f"{segment}: {labels.named_in(data['segment_rule'], language)}\n")
     text.append("Lifecycle ", style="bold")
     text.append(f"{lifecycle.label(data['lifecycle'], language)}: the first rule that matches\n")
     for step in data["lifecycle_trace"]:
         mark = "→" if step["chosen"] else ("✓" if step["matched"] else "·")
-        text.append(f"  {mark} {step['stage']}: {step['rule']}\n")
+        text.append(f"  {mark} {lifecycle.label(step['stage'], language)}: {step['rule']}\n")
         if step["chosen"]:
             break
     text.append("Tags\n", style="bold")
