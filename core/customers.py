@@ -256,9 +256,6 @@ def _consent(store: "Store", customer: int, row: dict) -> dict[str, Any]:
 
 
 def _touches(store: "Store", customer: int) -> list[dict]:
-    exists = store.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'touches'")
-    if not exists:
-        return []
     zone = store.config.zone
     rows = store.rows(
         "SELECT t.id, t.campaign, c.name AS campaign_name, t.channel, t.at FROM touches AS t "

@@ -508,13 +508,13 @@ def budget_cmd(
 
 
 def _print_customer_budget(data: dict, language: str = "en") -> None:
-    from core.labels import segment_label
-
     from rich.table import Table
 
+    from core.labels import segment_label
+
     console = out()
-    console.print(f"[bold]{data['name'] or ''}[/] {data['customer_id']} · segment {segment_label(data['segment'], language) or '—'} · "
-                  f"budget on {data['day']}")
+    segment = segment_label(data["segment"], language) or "—"
+    console.print(f"[bold]{data['name'] or ''}[/] {data['customer_id']} · segment {segment} · budget on {data['day']}")
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column, justify in (("rule", "left"), ("used", "right"), ("cap", "right"), ("remaining", "right"),
                             ("", "left"), ("next slot frees", "left")):

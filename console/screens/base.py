@@ -14,6 +14,7 @@ from console.widgets.header import SectionHeader
 
 if TYPE_CHECKING:
     from console.app import TierdeskApp
+    from console.widgets.member_table import MemberTable
 
 
 class TierdeskScreen(Screen[None]):
@@ -53,3 +54,22 @@ class TierdeskScreen(Screen[None]):
         # Worker state messages go to the node that owns the worker and do not
         # bubble: hand them to the app, which owns the one error path.
         self.tierdesk.worker_changed(event)
+
+
+class MemberListScreen(TierdeskScreen):
+    """A screen around one MemberTable: enter (or a click) opens the customer on the highlighted row."""
+
+    def action_open(self) -> None:
+        from console.widgets.member_table import MemberTable
+
+        customer = self.query_one(MemberTable).highlighted()
+        if customer is not None:
+            self._open(customer)
+
+    def on_member_table_chosen(self, message: "MemberTable.Chosen") -> None:
+        self._open(message.customer)
+
+    def _open(self, customer: int) -> None:
+        from console.screens.customer import CustomerScreen
+
+        self.app.push_screen(CustomerScreen(customer, trail=tuple(self.crumbs())))

@@ -12,7 +12,7 @@ from textual.widgets import Input
 from textual.worker import get_current_worker
 
 from console.messages import MembersReady, TableLoaded
-from console.screens.base import TierdeskScreen
+from console.screens.base import MemberListScreen
 from console.session import opened
 from console.widgets.member_table import Column, MemberTable, build_backend
 
@@ -54,7 +54,7 @@ class FilterInput(Input):
         self.can_focus = False
 
 
-class MembersScreen(TierdeskScreen):
+class MembersScreen(MemberListScreen):
     """One segment's members, from the saved reading, sorted and filtered in a worker.
 
     The app keeps one installed instance and points it at a segment with
@@ -214,22 +214,6 @@ class MembersScreen(TierdeskScreen):
         if action in ("sort", "reverse", "filter"):
             return self.members is not None or None
         return True
-
-    def action_open(self) -> None:
-        customer = self.query_one(MemberTable).highlighted()
-        if customer is not None:
-            self._open(customer)
-
-    def on_member_table_chosen(self, message: MemberTable.Chosen) -> None:
-        self._open(message.customer)
-
-    def _open(self, customer: int) -> None:
-        from console.screens.customer import CustomerScreen
-
-        self.app.push_screen(CustomerScreen(customer, trail=self._trail()))
-
-    def _trail(self) -> tuple[str, ...]:
-        return tuple(self.crumbs())
 
     def action_filter(self) -> None:
         self.query_one(FilterInput).open()

@@ -12,7 +12,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from console.messages import MovesLoaded, TableLoaded
-from console.screens.base import TierdeskScreen
+from console.screens.base import MemberListScreen
 from console.session import opened
 from console.widgets.member_table import Column, MemberTable, build_backend
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 
-class MovedScreen(TierdeskScreen):
+class MovedScreen(MemberListScreen):
     """The customers whose segment changed at the latest refresh, into or out of one segment."""
 
     SECTION = "tiers"
@@ -138,15 +138,3 @@ class MovedScreen(TierdeskScreen):
         self.table_of(self._generation, self.moves[direction], direction)
         self.refresh_bindings()
 
-    def action_open(self) -> None:
-        customer = self.query_one(MemberTable).highlighted()
-        if customer is not None:
-            self._open(customer)
-
-    def on_member_table_chosen(self, message: MemberTable.Chosen) -> None:
-        self._open(message.customer)
-
-    def _open(self, customer: int) -> None:
-        from console.screens.customer import CustomerScreen
-
-        self.app.push_screen(CustomerScreen(customer, trail=tuple(self.crumbs())))
