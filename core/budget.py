@@ -469,9 +469,8 @@ def reservations(store: "Store", planned_day: str, ahead_of: Precedence,
 
 def customer_budget(store: "Store", customer: int, today: date) -> dict[str, Any]:
     """One customer's budget on ``today``: used / cap / remaining per rule, and when a slot frees up."""
-    from core.clock import format_instant
+    from core.customers import recent_touches
 
-    zone = store.config.zone
     rules = store.config.caps
     segment = store.scalar("SELECT segment FROM customer_state WHERE customer = ?", (customer,))
     today_number = day_number(today)
@@ -497,14 +496,7 @@ def customer_budget(store: "Store", customer: int, today: date) -> dict[str, Any
             "scheduled_later": scheduled,
             "status": "ok" if remaining > 0 else ("never" if rule.max == 0 else "at cap"),
         })
-    touches = store.rows(
-        "SELECT t.id, t.campaign, c.name AS campaign_name, t.channel, t.at, t.counts FROM touches AS t "
-        "LEFT JOIN campaigns AS c ON c.id = t.campaign WHERE t.customer = ? ORDER BY t.at DESC LIMIT 20",
-        (customer,),
-    )
-    for touch in touches:
-        touch["when"] = format_instant(touch["at"], zone)
-        touch["counts"] = bool(touch["counts"])
+    touches = recent_touches(store, customer, limit=20)
     by_channel = {}
     for channel in CHANNELS:
         limits = [row for row in rows if row["channel"] in ("any", channel)]

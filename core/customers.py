@@ -133,7 +133,7 @@ def profile(store: "Store", match: Match, user: "User", *, reveal: bool = False,
         "tags": _tag_timeline(store, match.id),
         "orders": _orders(store, match.id, order_limit),
         "consent": _consent(store, match.id, row),
-        "touches": _touches(store, match.id),
+        "touches": recent_touches(store, match.id),
     }
 
 
@@ -255,15 +255,17 @@ def _consent(store: "Store", customer: int, row: dict) -> dict[str, Any]:
     return out
 
 
-def _touches(store: "Store", customer: int) -> list[dict]:
+def recent_touches(store: "Store", customer: int, limit: int = 50) -> list[dict]:
+    """The customer's latest touches, newest first, with their campaign and whether they count to caps."""
     zone = store.config.zone
     rows = store.rows(
-        "SELECT t.id, t.campaign, c.name AS campaign_name, t.channel, t.at FROM touches AS t "
-        "LEFT JOIN campaigns AS c ON c.id = t.campaign WHERE t.customer = ? ORDER BY t.at DESC LIMIT 50",
-        (customer,),
+        "SELECT t.id, t.campaign, c.name AS campaign_name, t.channel, t.at, t.counts FROM touches AS t "
+        "LEFT JOIN campaigns AS c ON c.id = t.campaign WHERE t.customer = ? ORDER BY t.at DESC LIMIT ?",
+        (customer, limit),
     )
     for row in rows:
         row["when"] = format_instant(row["at"], zone)
+        row["counts"] = bool(row["counts"])
     return rows
 
 
