@@ -82,23 +82,25 @@ def parse_instant_text(text: str, zone: ZoneInfo) -> int | None:
 
 def instants(text: pl.Series, zone: ZoneInfo) -> pl.Series:
     """Unix seconds (Int64) for each cell; null where blank or unreadable."""
-    result = pl.Series(text.name, [None] * len(text), dtype=pl.Int64)
+    result: pl.Series | None = None
     todo = text.is_not_null()
     for layout in _NAIVE_LAYOUTS:
         if not todo.any():
-            return result
+            break
         local = text.str.strptime(pl.Datetime("ms"), layout, strict=False)
         if zone.key not in _UTC_NAMES:
             local = local.dt.replace_time_zone(zone.key, ambiguous="earliest", non_existent="null")
         result, todo = _fill(result, todo, local.dt.epoch("s"))
     for layout in _AWARE_LAYOUTS:
         if not todo.any():
-            return result
+            break
         parsed = text.str.strptime(pl.Datetime("us", "UTC"), layout, strict=False).dt.epoch("s")
         result, todo = _fill(result, todo, parsed)
+    if result is None:  # every cell blank
+        return pl.Series(text.name, [None] * len(text), dtype=pl.Int64)
     if todo.any():
         result = _by_distinct_value(result, text, todo, lambda value: parse_instant_text(value, zone))
-    return result
+    return result.rename(text.name)
 
 
 # --- money -----------------------------------------------------------------
@@ -158,12 +160,13 @@ def parse_amount_text(text: str, decimal_comma: bool = False) -> int | None:
 def amounts(text: pl.Series, decimal_comma: bool = False) -> pl.Series:
     """Integer cents (Int64) for each cell, negative where the text is; null if blank or unreadable."""
     separator = "," if decimal_comma else r"\."
-    simple = text.str.contains(rf"^\d{{1,{MAX_DIGITS}}}(?:{separator}\d{{0,2}})?$").fill_null(False)
     digits = text.str.replace(",", ".", literal=True) if decimal_comma else text
-    plain = digits.zip_with(simple, pl.Series([None] * len(text), dtype=pl.String))
-    # Decimal(18, 2) holds at most two decimals, which the pattern guarantees: no rounding here.
-    result = (plain.cast(pl.Decimal(18, 2), strict=False) * 100).cast(pl.Int64, strict=False).rename(text.name)
-    todo = text.is_not_null() & ~simple
+    simple = text.str.contains(rf"^\d{{1,{MAX_DIGITS}}}(?:{separator}\d{{0,2}})?$").fill_null(False)
+    # At most 15 significant digits (the pattern): a float holds them to well within a
+    # hundredth of a cent, so rounding to whole cents is exact.
+    cents = (digits.cast(pl.Float64, strict=False) * 100).round().cast(pl.Int64, strict=False)
+    result = pl.select(pl.when(simple).then(cents).alias(text.name)).to_series()
+    todo = text.is_not_null() & result.is_null()
     if todo.any():
         result = _by_distinct_value(result, text, todo, lambda value: parse_amount_text(value, decimal_comma))
     return result
@@ -193,9 +196,15 @@ def words(text: pl.Series, vocabulary: dict[str, object], dtype: pl.DataType) ->
 # --- helpers ---------------------------------------------------------------
 
 
-def _fill(result: pl.Series, todo: pl.Series, parsed: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """Take ``parsed`` where the result is still open; return the new result and what stays open."""
+def _fill(result: pl.Series | None, todo: pl.Series, parsed: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Take ``parsed`` where the result is still open; return the new result and what stays open.
+
+    The first layout tried (no result yet) gives the result as it is: null
+    where it read nothing, which is where the cell is blank or still open.
+    """
     take = todo & parsed.is_not_null()
+    if result is None:
+        return parsed, todo & ~take
     return result.zip_with(~take, parsed), todo & ~take
 
 

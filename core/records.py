@@ -316,7 +316,10 @@ class RecordReader:
         if len(self.seen) or remember:
             hashes = checked.select(key.hash(0).alias("_h0"), key.hash(1).alias("_h1"))
             h0, h1 = hashes["_h0"].to_numpy(), hashes["_h1"].to_numpy()
-            met_before = self.seen.lines(h0, h1)
+            keys = checked["_key"]
+            present_keys = keys.len() - keys.null_count()  # sorted, nulls last: the range is at the ends
+            low, high = (keys[0], keys[present_keys - 1]) if present_keys else (None, None)
+            met_before = self.seen.lines(h0, h1, low, high)
         else:  # a single batch: nothing before it, nothing after
             met_before = np.zeros(checked.height, dtype=np.int64)
         again = present & (key == key.shift(1)).fill_null(False)
@@ -332,7 +335,7 @@ class RecordReader:
         )
         if remember:
             keep = checked.select(present & ~pl.col("_later")).to_series().to_numpy()
-            self.seen.add(h0[keep], h1[keep], checked[LINE].to_numpy()[keep])
+            self.seen.add(h0[keep], h1[keep], checked[LINE].to_numpy()[keep], low, high)
         return checked.drop("_seen", "_first", "_later")
 
     def _duplicate_message(self) -> pl.Expr:
@@ -355,23 +358,77 @@ class SeenKeys:
     """The identities met in earlier batches, as two 64-bit hashes, with the line each was first on.
 
     Kept as sorted numpy arrays (20 bytes a record, no hash table to
-    rebuild): a batch is looked up by binary search and merged in by
-    insertion, both linear or better in the batch size.
+    rebuild), one run per batch with the range of its keys. A batch is
+    looked up, by binary search, only in the runs its key range overlaps:
+    in a file sorted by its ids that is none at all. A batch that overlaps
+    earlier ones is merged into them, so an unsorted file keeps one run.
     """
 
     def __init__(self) -> None:
-        self.h0 = np.empty(0, dtype=np.uint64)
-        self.h1 = np.empty(0, dtype=np.uint64)
-        self.line = np.empty(0, dtype=np.int64)
+        self.runs: list[_SeenRun] = []
 
     def __len__(self) -> int:
-        return len(self.h0)
+        return sum(len(run.h0) for run in self.runs)
+
+    def lines(self, h0: np.ndarray, h1: np.ndarray, low: str | None = None, high: str | None = None) -> np.ndarray:
+        """For each hash pair, the line it was first met on, or 0; ``low``/``high`` bound the keys (None: unknown)."""
+        found = np.zeros(len(h0), dtype=np.int64)
+        for run in self.runs:
+            if len(h0) and run.overlaps(low, high):
+                found = np.where(found == 0, run.lines(h0, h1), found)  # a key is kept in one run only
+        return found
+
+    def add(self, h0: np.ndarray, h1: np.ndarray, line: np.ndarray, low: str | None = None,
+            high: str | None = None) -> None:
+        """Remember keys met for the first time (none of them is here yet)."""
+        if not len(h0):
+            return
+        new = _SeenRun(h0, h1, line, low, high)
+        overlapping = [run for run in self.runs if run.overlaps(low, high)]
+        if overlapping:
+            self.runs = [run for run in self.runs if not run.overlaps(low, high)]
+            for run in overlapping:
+                new = new.merged(run)
+        self.runs.append(new)
+
+
+class _SeenRun:
+    """Keys of one batch, or of batches whose key ranges overlap, sorted by their first hash when searched."""
+
+    def __init__(self, h0: np.ndarray, h1: np.ndarray, line: np.ndarray, low: str | None, high: str | None,
+                 ordered: bool = False) -> None:
+        self.h0, self.h1, self.line = h0, h1, line
+        self.low, self.high = low, high
+        self.ordered = ordered  # sorted by h0 yet (a run nobody searches is never sorted)
+
+    def _order(self) -> None:
+        if not self.ordered:
+            order = np.argsort(self.h0, kind="stable")
+            self.h0, self.h1, self.line = self.h0[order], self.h1[order], self.line[order]
+            self.ordered = True
+
+    def overlaps(self, low: str | None, high: str | None) -> bool:
+        if None in (low, high, self.low, self.high):
+            return True
+        return not (high < self.low or low > self.high)
+
+    def merged(self, other: "_SeenRun") -> "_SeenRun":
+        self._order()
+        other._order()
+        where = np.searchsorted(other.h0, self.h0)
+        unknown = None in (self.low, self.high, other.low, other.high)
+        return _SeenRun(
+            np.insert(other.h0, where, self.h0), np.insert(other.h1, where, self.h1),
+            np.insert(other.line, where, self.line),
+            None if unknown else min(self.low, other.low), None if unknown else max(self.high, other.high),
+            ordered=True,
+        )
 
     def lines(self, h0: np.ndarray, h1: np.ndarray) -> np.ndarray:
-        """For each hash pair, the line it was first met on, or 0."""
         found = np.zeros(len(h0), dtype=np.int64)
-        if not len(self.h0) or not len(h0):
+        if not len(self.h0):
             return found
+        self._order()
         # Searching in sorted order walks the table once instead of jumping about: ~4x faster.
         order = np.argsort(h0)
         start = np.empty(len(h0), dtype=np.int64)
@@ -387,14 +444,6 @@ class SeenKeys:
             if len(matching):
                 found[position] = self.line[matching].min()
         return found
-
-    def add(self, h0: np.ndarray, h1: np.ndarray, line: np.ndarray) -> None:
-        order = np.argsort(h0, kind="stable")
-        h0, h1, line = h0[order], h1[order], line[order]
-        where = np.searchsorted(self.h0, h0)
-        self.h0 = np.insert(self.h0, where, h0)
-        self.h1 = np.insert(self.h1, where, h1)
-        self.line = np.insert(self.line, where, line)
 
 
 def with_parquet_raw(rejects: pl.DataFrame, originals: pl.DataFrame, table: Table) -> pl.DataFrame:

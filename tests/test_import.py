@@ -643,6 +643,20 @@ def test_seen_keys_find_the_first_line_even_when_first_hashes_collide():
     assert seen.lines(h0, h1).tolist() == [30, 10, 0, 20, 0]
 
 
+def test_seen_keys_look_only_where_the_key_range_overlaps():
+    seen = SeenKeys()
+    u64 = lambda *values: np.array(values, dtype=np.uint64)  # noqa: E731
+    seen.add(u64(1, 2), u64(1, 2), np.array([10, 11]), "A1", "A9")
+    seen.add(u64(3), u64(3), np.array([20]), "B1", "B9")
+    assert len(seen.runs) == 2  # a sorted file: one run per batch, nothing merged
+    assert seen.lines(u64(2, 3), u64(2, 3), "A5", "B5").tolist() == [11, 20]
+    # Keys beyond every range cannot have been met: not even looked up.
+    assert seen.lines(u64(2, 3), u64(2, 3), "C1", "C9").tolist() == [0, 0]
+    seen.add(u64(4), u64(4), np.array([30]), "A0", "Z0")  # an unsorted batch gathers what it overlaps
+    assert len(seen.runs) == 1 and len(seen) == 4
+    assert seen.lines(u64(1, 4, 5), u64(1, 4, 5), "A0", "Z9").tolist() == [10, 30, 0]
+
+
 def test_thousands_of_rows_land_whole(store, bulk, tmp_path):
     lines = [f"T{index:05d},C{index % 450},2025-01-01 {index % 24:02d}:00,{index}.25,0,paid," for index in range(2_345)]
     path = write(tmp_path, "many.csv", ORDERS_HEADER + "\n".join(lines) + "\n")
@@ -671,6 +685,43 @@ def test_staged_and_direct_imports_store_the_same_rows(tmp_path, monkeypatch):
     assert not any(name.startswith("adbc_driver") for name in sys.modules)
     for store in stores.values():
         store.close()
+
+
+def _sharing_row(index: int) -> str:
+    email = f"e{index % 61}@x.cn"
+    # Some rows have only an email; some customer ids are another row's email.
+    customer = "" if index % 5 == 0 else email if index % 7 == 0 else f"C{index % 61}"
+    return f"H{index:05d},{customer},{email if index % 5 == 0 else ''},2025-02-{1 + index % 28:02d} 10:00,{index}.00"
+
+
+def _later_row(index: int) -> str:
+    return f"L{index:05d},C{index // 60},,2025-02-{1 + index % 28:02d} 10:00,{index}.00"
+
+
+@pytest.mark.parametrize("shared, row", [
+    (pl.lit(7, dtype=pl.UInt64), _sharing_row),  # every customer of a batch shares one hash
+    # A batch holds at most three customers in a row (C{n}): their hashes differ, but not from
+    # those of customers of other batches.
+    (pl.col("key").str.slice(1).cast(pl.UInt64) % 4, _later_row),
+], ids=["within a batch", "across batches"])
+def test_customers_sharing_a_hash_are_still_told_apart(tmp_path, monkeypatch, shared, row):
+    """Customers are matched by a 64-bit hash; should two share one, the strings decide."""
+    from core import importer
+
+    monkeypatch.setattr(csvread, "CHUNK_BYTES", 4_000)  # several batches, customers met again across them
+    path = write(tmp_path, "shared.csv", "order_id,customer_id,email,placed_at,total\n"
+                 + "\n".join(row(index) for index in range(900)) + "\n")
+    reference = make_store(tmp_path / "reference.db")
+    run(reference, "orders", FIXTURES / "orders.csv")
+    expected = run(reference, "orders", path)
+    monkeypatch.setattr(importer, "_PAIR_HASH", shared.alias(importer.HASH))
+    store = make_store(tmp_path / "shared.db")
+    run(store, "orders", FIXTURES / "orders.csv")
+    result = run(store, "orders", path)
+    assert result.customers_created == expected.customers_created >= 15
+    assert data(store) == data(reference)
+    store.close()
+    reference.close()
 
 
 def test_a_huge_bad_cell_is_quoted_short(store, tmp_path):

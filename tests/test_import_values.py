@@ -5,6 +5,8 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core import cells
 from core.csvread import open_table, sniff_delimiter
@@ -79,6 +81,18 @@ def test_a_local_time_skipped_by_daylight_saving_is_unreadable():
 def test_amounts_become_exact_cents(text, comma, expected):
     assert cells.amounts(pl.Series([text]), decimal_comma=comma)[0] == expected
     assert cells.parse_amount_text(text, decimal_comma=comma) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(
+    st.from_regex(r"\A\d{1,13}(\.\d{0,2})?\Z"),  # what the vectorised path reads (by float, then whole cents)
+    st.from_regex(r"\A[\d.,]{1,18}\Z"),
+    st.text(max_size=8),
+), min_size=1, max_size=40), st.booleans())
+def test_vectorised_amounts_agree_with_the_reference_parser(texts, comma):
+    expected = [cells.parse_amount_text(text, decimal_comma=comma) if text.strip() else None for text in texts]
+    blank_as_null = [text if text.strip() else None for text in texts]
+    assert cells.amounts(pl.Series(blank_as_null, dtype=pl.String), decimal_comma=comma).to_list() == expected
 
 
 def test_blank_cells_stay_null():
