@@ -197,3 +197,45 @@ def test_an_older_store_opened_read_only_is_upgraded_first(tmp_path):
         assert store.scalar("PRAGMA user_version") == SCHEMA_VERSION
         assert store.scalar("SELECT count(*) FROM sqlite_master WHERE name LIKE 'audit_append_only%'") == 2
         assert audit.verify(store).ok
+
+
+def test_contact_lookups_search_their_partial_indexes(tmp_path):
+    """The contact indexes leave out customers without that contact, and every lookup still uses them."""
+    from core import customers
+
+    with Store.create(tmp_path / "s.db", owner="alice", now=NOW) as store:
+        searches = store.conn.set_trace_callback  # the SQL find() runs, with its plan
+        ran: list[str] = []
+        searches(ran.append)
+        for query in ("ana@example.com", "+86 138 0000 0000", "Ana"):
+            customers.find(store, query)
+        searches(None)
+        lookups = [sql for sql in ran if "FROM customers WHERE" in sql and "WHERE customer_id" not in sql]
+        assert all(any(f"WHERE {column} " in sql for sql in lookups) for column in ("email", "phone", "name"))
+        for sql in lookups:
+            explain = store.conn.execute("EXPLAIN QUERY PLAN " + sql, [1] * sql.count("?"))
+            plan = " ".join(row[3] for row in explain.fetchall())
+            assert "SEARCH customers USING " in plan and "INDEX customers_" in plan, (sql, plan)
+        partial = store.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                               "AND name IN ('customers_email', 'customers_phone', 'customers_name') "
+                               "AND sql LIKE '%WHERE % IS NOT NULL'")
+        assert partial == 3
+
+
+def test_a_store_from_before_partial_contact_indexes_is_upgraded(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    Store.create(path, owner="alice", now=NOW).close()
+    conn = sqlite3.connect(path)  # as tierdesk left it before the contact indexes were partial
+    for name, column in (("email", "email"), ("phone", "phone"), ("name", "name COLLATE NOCASE")):
+        conn.execute(f"DROP INDEX customers_{name}")
+        conn.execute(f"CREATE INDEX customers_{name} ON customers ({column})")
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm004_partial_contact_indexes'")
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    with Store.open(path) as store:
+        assert store.scalar("PRAGMA user_version") == SCHEMA_VERSION
+        assert store.scalar("SELECT count(*) FROM sqlite_master WHERE name LIKE 'customers_%' "
+                            "AND sql LIKE '%IS NOT NULL'") == 3
