@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import queue
 import re
+import sqlite3
 import threading
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -41,8 +42,6 @@ from core.records import (
 )
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from core.store import Store
     from core.users import User
 
@@ -150,15 +149,23 @@ def import_file(
         bulk = expected >= BULK_MIN_ROWS
     # Staged parts are attached to the connection and detached once the transaction is over:
     # inside someone else's transaction that would be too late.
-    stager = Stager() if bulk and plan.kind == "orders" and not store.conn.in_transaction else None
+    nested = store.conn.in_transaction
+    stager = Stager() if bulk and plan.kind == "orders" and not nested else None
+    lookups: sqlite3.Connection | None = None
     try:
         with _bulk_writes(store.conn), store.transaction():
             run = _Run(store, plan, actor=actor.login, now=now, keep_rejects=not (strict or dry_run),
                        stager=stager)
+            resolver = None
+            if run.customers is not None and not nested:
+                # Orders: their customers are resolved on the reading thread, a batch ahead,
+                # which asks the store (as it was before the import) through its own connection.
+                resolver = run.customers
+                resolver.conn = lookups = store.reading_connection() if run.customers_before else None
             # Closed on the way out, so an error here also stops the reading thread.
-            with closing(_ahead(lambda: _prepared_batches(reader))) as batches:
-                for prepared in batches:
-                    run.land(prepared)
+            with closing(_ahead(lambda: _prepared_batches(reader, resolver))) as batches:
+                for prepared, resolution in batches:
+                    run.land(prepared, resolution)
                     if progress is not None:
                         progress(run.rows, run.estimate_total(prepared.bytes_done))
                     del prepared  # let the batch go before waiting for the next
@@ -168,6 +175,8 @@ def import_file(
     except _Discard as discard:
         result = discard.result
     finally:
+        if lookups is not None:
+            lookups.close()
         if stager is not None:
             try:
                 _detach(store.conn)
@@ -230,11 +239,15 @@ _QUOTED_EMAIL = re.compile(r"'([^'\s]*@[^'\s]*)'?")  # an email a reason quotes 
 T = TypeVar("T")
 
 
-def _prepared_batches(reader: RecordReader) -> Iterator[Prepared]:
+def _prepared_batches(reader: RecordReader, customers: "_CustomerResolver | None" = None,
+                      ) -> Iterator[tuple[Prepared, "_Resolution | None"]]:
+    """Each batch validated, and with ``customers``, its orders' customers resolved."""
     with closing(read_batches(reader.table)) as batches:
         for batch in batches:
             # The last batch reaches the end of the file (no need to read ahead to know).
-            yield reader.prepare(batch, last=batch.bytes_done >= reader.table.size)
+            prepared = reader.prepare(batch, last=batch.bytes_done >= reader.table.size)
+            resolution = customers.resolve(prepared.good) if customers is not None and prepared.good.height else None
+            yield prepared, resolution
 
 
 def _ahead(produce: Callable[[], Iterator[T]]) -> Iterator[T]:
@@ -317,14 +330,9 @@ class _Run:
         self.rejects: list[Reject] = []
         self.batches = 0
         self.dropped_index: str | None = None
-        # Without customers at the start, only this import's own can be met: no need to ask.
-        self.store_had_customers = store.scalar("SELECT max(id) FROM customers") is not None
-        # Customers this import found or created (with the signup it gave them), so a later
-        # batch need not ask the store again.
-        self.resolved = pl.DataFrame(
-            schema={HASH: pl.UInt64, "key": pl.String, "by_email": pl.Int32, "id": pl.Int64, "signed_up_at": pl.Int64}
-        )
-        self.pair = [HASH]  # what a customer is joined on: see _customers_for_orders
+        # Customers that were here before this import: the only ones the store is asked about.
+        self.customers_before = int(store.scalar("SELECT coalesce(max(id), 0) FROM customers"))
+        self.customers = _CustomerResolver(self.conn, self.customers_before) if self.kind == "orders" else None
         self.import_id = int(self.conn.execute(
             "INSERT INTO imports (kind, file, format, encoding, actor, started_at, status) "
             "VALUES (?, ?, ?, ?, ?, ?, 'running')",
@@ -338,15 +346,19 @@ class _Run:
         read = max(bytes_done - self.table.data_offset, 1)
         return max(self.rows, int(self.rows * (self.table.size - self.table.data_offset) / read))
 
-    def land(self, prepared: Prepared) -> None:
-        """Write one validated batch: its good rows, then its rejects."""
+    def land(self, prepared: Prepared, resolution: "_Resolution | None" = None) -> None:
+        """Write one validated batch: its good rows, then its rejects.
+
+        An orders batch may come with its customers already resolved (on the
+        reading thread); otherwise they are resolved here.
+        """
         self.batches += 1
         self.rows += prepared.rows
         rejects = prepared.rejects
         good = prepared.good
         if good.height:
             if self.kind == "orders":
-                self._land_orders(good, prepared.bytes_done)
+                self._land_orders(good, prepared.bytes_done, resolution or self.customers.resolve(good))
             elif self.kind == "customers":
                 self._land_customers(good)
             else:
@@ -391,8 +403,9 @@ class _Run:
         "OR orders.category IS NOT excluded.category"
     )
 
-    def _land_orders(self, good: pl.DataFrame, bytes_done: int) -> None:
-        customer = self._customers_for_orders(good)
+    def _land_orders(self, good: pl.DataFrame, bytes_done: int, resolution: "_Resolution") -> None:
+        self._write_customers(resolution)
+        customer = resolution.ids
         # Sorted by order_id (the reader sorts by _key), so the unique index grows at its end.
         rows = good.select(
             "_key", customer.alias("customer"), "placed_at_v", "total_v", "discount_v", "refunded_v", "status_v",
@@ -454,129 +467,23 @@ class _Run:
             self.conn.execute("DROP INDEX orders_customer")
             self.dropped_index = sql
 
-    def _customers_for_orders(self, good: pl.DataFrame) -> pl.Series:
-        """Each order's customer row id; customers the store does not know yet are created.
-
-        A customer is its (key, by_email) pair. Grouping and joining a
-        million such strings is most of the work here, so the pairs go by a
-        64-bit hash instead, and every match is checked against the strings:
-        two pairs sharing a hash (about one import in ten million) switch
-        this import back to joining on the strings themselves.
-        """
-        details = [name for name in ("email", "name", "phone", "region", "accepts_email_v")
-                   if good[name].null_count() < good.height]
-        keyed = good.select(
-            pl.coalesce("customer_id", "email").alias("key"),
-            pl.col("customer_id").is_null().cast(pl.Int32).alias("by_email"),
-            "placed_at_v", *details,
-        ).with_columns(_PAIR_HASH)
-        resolved = self._resolve_customers(keyed, details)
-        if resolved is None:  # a shared hash: once more, by the strings
-            self.pair = ["key", "by_email"]
-            resolved = self._resolve_customers(keyed, details)
-        return resolved
-
-    def _resolve_customers(self, keyed: pl.DataFrame, details: list[str]) -> pl.Series | None:
-        """The ids for ``keyed``'s rows joined on ``self.pair``; None if two pairs share a hash."""
-        pair = self.pair
-        hashed = pair == [HASH]
-        # One row per customer: their first order here, and the first value of each detail.
-        customers = keyed.group_by(pair).agg(
-            *[pl.col(name).first() for name in (HASH, "key", "by_email") if name not in pair],
-            pl.col("placed_at_v").min().alias("signed_up_at"),
-            *[pl.col(name).drop_nulls().first() for name in details],
-            *([pl.col("key").n_unique().alias("_keys"), pl.col("by_email").n_unique().alias("_kinds")]
-              if hashed else []),
-        )
-        if hashed:
-            if customers.select((pl.col("_keys").max() > 1) | (pl.col("_kinds").max() > 1)).item():
-                return None
-            customers = customers.drop("_keys", "_kinds")
-        unseen = customers
-        known = pl.DataFrame(schema={HASH: pl.UInt64, "key": pl.String, "by_email": pl.Int32, "id": pl.Int64})
-        if self.resolved.height:  # customers an earlier batch found or created
-            met = customers.join(self.resolved, on=pair, how="inner", suffix="_before")
-            if hashed and not met.select(((pl.col("key") == pl.col("key_before"))
-                                          & (pl.col("by_email") == pl.col("by_email_before"))).all()).item():
-                return None
-            self._move_signups_earlier(met)
-            known = met.select(known.columns)
-            unseen = customers.join(known, on=pair, how="anti")
-        if self.store_had_customers:  # ask the store about the keys this import has not met
-            looked_up = self._known_customers(unseen.select("key", "by_email").sort("by_email", "key"))
-            looked_up = looked_up.with_columns(_PAIR_HASH)
-            known = pl.concat([known, looked_up.select(known.columns)])
-            unseen = unseen.join(looked_up, on=["key", "by_email"], how="anti")
-            self.resolved = pl.concat([self.resolved, looked_up.select(
-                *self.resolved.columns[:-1], pl.lit(None, dtype=pl.Int64).alias("signed_up_at"))])
-        if unseen.height:
-            created = self._create_customers(unseen.sort("by_email", "key")).with_columns(_PAIR_HASH)
-            known = pl.concat([known, created.select(known.columns)])
-            self.resolved = pl.concat([self.resolved, created.select(self.resolved.columns)])
-        return keyed.select(pair).join(known.select(*pair, "id"), on=pair, how="left", maintain_order="left")["id"]
-
-    def _move_signups_earlier(self, met: pl.DataFrame) -> None:
-        """A customer this import created in an earlier batch may have an earlier order in this one."""
-        earlier = met.filter(pl.col("signed_up_at") < pl.col("signed_up_at_before"))
-        if earlier.height:
+    def _write_customers(self, resolution: "_Resolution") -> None:
+        """Create the customers a batch met first, and move earlier the signups it found earlier."""
+        new = resolution.new
+        if new.height:
+            _insert_rows(
+                self.conn,
+                "INSERT INTO customers (id, customer_id, name, email, phone, region, signed_up_at, accepts_email, "
+                "created_at, source) VALUES ",
+                new.select("id", "key", "name", "email", "phone", "region", "signed_up_at", "accepts_email_v"),
+                constants=(self.now, self.source),
+            )
+            self.created += new.height
+            opted = new.filter(pl.col("accepts_email_v") != 0)
+            self._consent_events(opted["id"].to_list(), "email", opted["accepts_email_v"].to_list())
+        if resolution.earlier.height:
             self.conn.executemany("UPDATE customers SET signed_up_at = ? WHERE id = ?",
-                                  earlier.select("signed_up_at", "id").iter_rows())
-            self.resolved = pl.concat([
-                self.resolved.join(earlier, on=self.pair, how="anti"),
-                earlier.select(self.resolved.columns),
-            ])
-
-    def _known_customers(self, keys: pl.DataFrame) -> pl.DataFrame:
-        """Store ids for (key, by_email) pairs: by customer_id, or for emails the oldest with that email."""
-        schema = {"key": pl.String, "by_email": pl.Int32, "id": pl.Int64}
-        if keys.height == 0 or not self.store_had_customers:
-            return pl.DataFrame(schema=schema)
-        conn = self.conn
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_keys (key TEXT NOT NULL, by_email INTEGER NOT NULL)")
-        conn.execute("DELETE FROM temp.import_keys")
-        _insert_rows(conn, "INSERT INTO temp.import_keys (key, by_email) VALUES ", keys.select("key", "by_email"))
-        found = conn.execute(
-            "SELECT k.key, k.by_email, c.id FROM temp.import_keys k JOIN customers c ON c.customer_id = k.key "
-            "WHERE k.by_email = 0 "
-            "UNION ALL SELECT key, by_email, id FROM ("
-            "  SELECT k.key, k.by_email, coalesce("
-            "    (SELECT id FROM customers WHERE customer_id = k.key),"
-            "    (SELECT min(id) FROM customers WHERE email = k.key)) AS id "
-            "  FROM temp.import_keys k WHERE k.by_email = 1"
-            ") WHERE id IS NOT NULL"
-        ).fetchall()
-        conn.execute("DELETE FROM temp.import_keys")
-        return pl.DataFrame(found, schema=schema, orient="row")
-
-    def _create_customers(self, new: pl.DataFrame) -> pl.DataFrame:
-        """Customers first met in an orders file, filed under their key (an email if that is all there is).
-
-        Signup is their first order in the file. Rows go in sorted by
-        customer_id and take the next row ids in that order (SQLite gives a
-        new row max(rowid) + 1, and the transaction holds the write lock), so
-        the ids are known without reading them back.
-        """
-        for name in ("email", "name", "phone", "region", "accepts_email_v"):
-            if name not in new.columns:
-                new = new.with_columns(pl.lit(None, dtype=pl.Int64 if name.endswith("_v") else pl.String).alias(name))
-        # An id-keyed and an email-keyed customer can share a key: file it once.
-        filed = new.unique("key", keep="first", maintain_order=True).sort("key")
-        base = self.store.scalar("SELECT coalesce(max(id), 0) FROM customers")
-        filed = filed.with_columns(
-            pl.int_range(base + 1, base + 1 + filed.height, dtype=pl.Int64).alias("id"),
-            pl.col("accepts_email_v").fill_null(0),
-        )
-        _insert_rows(
-            self.conn,
-            "INSERT INTO customers (customer_id, name, email, phone, region, signed_up_at, accepts_email, "
-            "created_at, source) VALUES ",
-            filed.select("key", "name", "email", "phone", "region", "signed_up_at", "accepts_email_v"),
-            constants=(self.now, self.source),
-        )
-        self.created += filed.height
-        opted = filed.filter(pl.col("accepts_email_v") != 0)
-        self._consent_events(opted["id"].to_list(), "email", opted["accepts_email_v"].to_list())
-        return new.select("key", "by_email").join(filed.select("key", "id", "signed_up_at"), on="key")
+                                  resolution.earlier.select("signed_up_at", "id").iter_rows())
 
     def _consent_events(self, customers: list[int], channel: str, states: list[int]) -> None:
         """Consent an import set or changed: appended to the history, source import:<file>."""
@@ -590,7 +497,7 @@ class _Run:
     def _land_events(self, good: pl.DataFrame) -> pl.DataFrame:
         """Insert events of known customers; the others come back as rejects."""
         keys = good.select(pl.col("customer_id").alias("key"), pl.lit(0, dtype=pl.Int32).alias("by_email")).unique()
-        known = self._known_customers(keys.sort("key")).select(pl.col("key").alias("customer_id"),
+        known = _known_customers(self.conn, keys.sort("key")).select(pl.col("key").alias("customer_id"),
                                                                pl.col("id").alias("customer"))
         resolved = good.join(known, on="customer_id", how="left", maintain_order="left")
         rows = resolved.filter(pl.col("customer").is_not_null()).select(
@@ -670,7 +577,7 @@ class _Run:
         schema = {"key": pl.String, "by_email": pl.Int32, "id": pl.Int64, "name": pl.String, "email": pl.String,
                   "phone": pl.String, "region": pl.String, "timezone": pl.String, "signed_up_at": pl.Int64,
                   **{f"accepts_{channel}": pl.Int64 for channel in CHANNELS}}
-        known = self._known_customers(keys)
+        known = _known_customers(self.conn, keys)
         if known.height == 0:
             return pl.DataFrame(schema=schema)
         conn = self.conn
@@ -728,6 +635,158 @@ class _Run:
         record(self.store, actor=self.actor, action=f"import.{self.kind}", target=self.file, now=self.now,
                details={"import_id": self.import_id, "format": self.plan.format, "status": status, **counts})
         return result
+
+
+@dataclass(frozen=True)
+class _Resolution:
+    """A batch's orders with their customers: ids per row, customers to create, signups to move earlier."""
+
+    ids: pl.Series
+    new: pl.DataFrame  # id, key, name, email, phone, region, signed_up_at, accepts_email_v
+    earlier: pl.DataFrame  # id, signed_up_at
+
+
+_BOTH_KINDS = pl.DataFrame({"by_email": [0, 1]}, schema={"by_email": pl.Int32})
+_NEW_DETAILS = {"name": pl.String, "email": pl.String, "phone": pl.String, "region": pl.String,
+                "accepts_email_v": pl.Int64}
+
+
+class _CustomerResolver:
+    """Finds each order's customer, batch after batch, and files the customers nobody knows yet.
+
+    A customer is a (key, by_email) pair: the customer_id, or for a row with
+    only an email, the email. Pairs are looked up among the customers this
+    import met already (a customer it filed under a key answers for that key
+    either way), then (by customer_id, or for an email the oldest customer
+    with it) among those the store had before the import; the rest are new,
+    numbered on from the store's highest id in key order. So the answer never
+    depends on where the batches of a file happen to be cut. It writes
+    nothing, so it can run on the reading thread, a batch ahead of the
+    writer, asking the store through a connection of its own (the import's
+    transaction is still open, and its writes are not needed: what it
+    created is in ``resolved``).
+
+    Grouping and joining a million such strings is most of the work, so the
+    pairs go by a 64-bit hash instead, and every match is checked against the
+    strings: two pairs sharing a hash (about one import in ten million)
+    switch the import back to joining on the strings themselves.
+    """
+
+    def __init__(self, conn: "sqlite3.Connection", before: int) -> None:
+        self.conn = conn  # to ask about customers with ids up to ``before``
+        self.before = before
+        self.next_id = before + 1
+        # Customers this import found or created (with the signup it gave them).
+        self.resolved = pl.DataFrame(
+            schema={HASH: pl.UInt64, "key": pl.String, "by_email": pl.Int32, "id": pl.Int64, "signed_up_at": pl.Int64}
+        )
+        self.pair = [HASH]  # what a customer is joined on
+
+    def resolve(self, good: pl.DataFrame) -> _Resolution:
+        details = [name for name in _NEW_DETAILS if good[name].null_count() < good.height]
+        keyed = good.select(
+            pl.coalesce("customer_id", "email").alias("key"),
+            pl.col("customer_id").is_null().cast(pl.Int32).alias("by_email"),
+            "placed_at_v", *details,
+        ).with_columns(_PAIR_HASH)
+        resolution = self._resolve(keyed, details)
+        if resolution is None:  # a shared hash: once more, by the strings
+            self.pair = ["key", "by_email"]
+            resolution = self._resolve(keyed, details)
+        return resolution
+
+    def _resolve(self, keyed: pl.DataFrame, details: list[str]) -> _Resolution | None:
+        """The resolution with customers joined on ``self.pair``; None if two pairs share a hash."""
+        pair = self.pair
+        hashed = pair == [HASH]
+        # One row per customer: their first order here, and the first value of each detail.
+        customers = keyed.group_by(pair).agg(
+            *[pl.col(name).first() for name in (HASH, "key", "by_email") if name not in pair],
+            pl.col("placed_at_v").min().alias("signed_up_at"),
+            *[pl.col(name).drop_nulls().first() for name in details],
+            *([pl.col("key").n_unique().alias("_keys"), pl.col("by_email").n_unique().alias("_kinds")]
+              if hashed else []),
+        )
+        if hashed:
+            if customers.select((pl.col("_keys").max() > 1) | (pl.col("_kinds").max() > 1)).item():
+                return None
+            customers = customers.drop("_keys", "_kinds")
+        unseen = customers
+        known = pl.DataFrame(schema={HASH: pl.UInt64, "key": pl.String, "by_email": pl.Int32, "id": pl.Int64})
+        earlier = pl.DataFrame(schema={"id": pl.Int64, "signed_up_at": pl.Int64})
+        if self.resolved.height:  # customers an earlier batch found or created
+            met = customers.join(self.resolved, on=pair, how="inner", suffix="_before")
+            if hashed and not met.select(((pl.col("key") == pl.col("key_before"))
+                                          & (pl.col("by_email") == pl.col("by_email_before"))).all()).item():
+                return None
+            # A customer created in an earlier batch may have an earlier order in this one.
+            moved = met.filter(pl.col("signed_up_at") < pl.col("signed_up_at_before"))
+            if moved.height:
+                earlier = moved.select("id", "signed_up_at")
+                self.resolved = pl.concat([self.resolved.join(moved, on=pair, how="anti"),
+                                           moved.select(self.resolved.columns)])
+            known = met.select(known.columns)
+            unseen = customers.join(known, on=pair, how="anti")
+        if self.before:  # ask the store about the keys this import has not met
+            looked_up = _known_customers(self.conn, unseen.select("key", "by_email").sort("by_email", "key"),
+                                         up_to=self.before).with_columns(_PAIR_HASH)
+            known = pl.concat([known, looked_up.select(known.columns)])
+            unseen = unseen.join(looked_up, on=["key", "by_email"], how="anti")
+            self.resolved = pl.concat([self.resolved, looked_up.select(
+                *self.resolved.columns[:-1], pl.lit(None, dtype=pl.Int64).alias("signed_up_at"))])
+        new = self._file(unseen.sort("by_email", "key"))
+        if new.height:
+            # A customer filed under a key is the one later rows name by that customer_id, and
+            # the one an email-only row with that email finds first, as the store answers.
+            # (A pair an earlier batch resolved otherwise keeps its answer.)
+            filed = new.select("key", "id", "signed_up_at").join(_BOTH_KINDS, how="cross")
+            filed = filed.join(self.resolved, on=["key", "by_email"], how="anti").with_columns(_PAIR_HASH)
+            self.resolved = pl.concat([self.resolved, filed.select(self.resolved.columns)])
+            met_here = unseen.select("key", "by_email").join(filed, on=["key", "by_email"])
+            known = pl.concat([known, met_here.select(known.columns)])
+        ids = keyed.select(pair).join(known.select(*pair, "id"), on=pair, how="left", maintain_order="left")["id"]
+        return _Resolution(ids=ids, new=new, earlier=earlier)
+
+    def _file(self, unseen: pl.DataFrame) -> pl.DataFrame:
+        """The customers to create, numbered on in key order (an id-keyed and an email-keyed pair can share
+        a key: it is filed once, with the first one's details). Signup is their first order in the file."""
+        for name, dtype in _NEW_DETAILS.items():
+            if name not in unseen.columns:
+                unseen = unseen.with_columns(pl.lit(None, dtype=dtype).alias(name))
+        filed = unseen.unique("key", keep="first", maintain_order=True).sort("key")
+        filed = filed.with_columns(
+            pl.int_range(self.next_id, self.next_id + filed.height, dtype=pl.Int64).alias("id"),
+            pl.col("accepts_email_v").fill_null(0),
+        )
+        self.next_id += filed.height
+        return filed.select("id", "key", "name", "email", "phone", "region", "signed_up_at", "accepts_email_v")
+
+
+def _known_customers(conn: "sqlite3.Connection", keys: pl.DataFrame, up_to: int | None = None) -> pl.DataFrame:
+    """Store ids for (key, by_email) pairs: by customer_id, or for emails the oldest with that email.
+
+    ``up_to`` limits the answer to customers with ids up to it (those that
+    were there before an import, whichever connection asks).
+    """
+    schema = {"key": pl.String, "by_email": pl.Int32, "id": pl.Int64}
+    if keys.height == 0:
+        return pl.DataFrame(schema=schema)
+    limit = "" if up_to is None else f" AND id <= {int(up_to)}"
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_keys (key TEXT NOT NULL, by_email INTEGER NOT NULL)")
+    conn.execute("DELETE FROM temp.import_keys")
+    _insert_rows(conn, "INSERT INTO temp.import_keys (key, by_email) VALUES ", keys.select("key", "by_email"))
+    found = conn.execute(
+        "SELECT k.key, k.by_email, c.id FROM temp.import_keys k JOIN customers c ON c.customer_id = k.key "
+        f"WHERE k.by_email = 0{limit.replace('id', 'c.id')} "
+        "UNION ALL SELECT key, by_email, id FROM ("
+        "  SELECT k.key, k.by_email, coalesce("
+        f"    (SELECT id FROM customers WHERE customer_id = k.key{limit}),"
+        f"    (SELECT min(id) FROM customers WHERE email = k.key{limit})) AS id "
+        "  FROM temp.import_keys k WHERE k.by_email = 1"
+        ") WHERE id IS NOT NULL"
+    ).fetchall()
+    conn.execute("DELETE FROM temp.import_keys")
+    return pl.DataFrame(found, schema=schema, orient="row")
 
 
 # --- writing rows --------------------------------------------------------------------------

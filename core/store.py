@@ -44,11 +44,11 @@ def resolve_store_path(explicit: str | os.PathLike | None = None) -> Path:
     return default_store_path()
 
 
-def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+def _connect(path: Path, readonly: bool, any_thread: bool = False) -> sqlite3.Connection:
     if readonly:
         conn = sqlite3.connect(
             f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
-            isolation_level=None, check_same_thread=True,
+            isolation_level=None, check_same_thread=not any_thread,
         )
     else:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
@@ -132,6 +132,14 @@ class Store:
             record(store, actor=owner, action="store.create", target=audit_target or str(path), now=now,
                    details={"group": group, "timezone": timezone})
         return store
+
+    def reading_connection(self) -> sqlite3.Connection:
+        """One more read-only connection to this store, for one other thread to use (close it after).
+
+        It reads what was committed when each of its statements starts, not
+        what this store's own open transaction has written yet.
+        """
+        return _connect(self.path, readonly=True, any_thread=True)
 
     @classmethod
     def open(cls, path: Path, *, readonly: bool = False) -> "Store":

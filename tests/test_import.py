@@ -776,5 +776,10 @@ def test_an_import_inside_a_transaction_writes_directly(store, tmp_path, monkeyp
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
     (tmp_path / "scratch").mkdir()
     with store.transaction():
+        # A customer this transaction added, not committed yet: the import must still find it.
+        store.conn.execute("INSERT INTO customers (customer_id, created_at) VALUES ('C001', ?)", (NOW,))
         result = run(store, "orders", FIXTURES / "orders.csv", bulk=True)
     assert result.inserted == 5 and list((tmp_path / "scratch").iterdir()) == []
+    assert store.scalar("SELECT count(*) FROM customers WHERE customer_id = 'C001'") == 1
+    assert store.scalar("SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer "
+                        "WHERE c.customer_id = 'C001'") >= 1
