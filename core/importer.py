@@ -35,7 +35,7 @@ import polars as pl
 from core.audit import record
 from core.bulkwrite import PARTS, SCHEMA as STAGE, TABLE as STAGED, Stager
 from core.csvread import LINE, RAW, read_batches
-from core.errors import InputError, NotFound
+from core.errors import InputError, NotFound, StoreError
 from core.records import (
     CHANNELS, ENCODINGS, FIELDS_BY_KIND, FORMATS, KINDS, REJECT_COLUMNS, ImportPlan, Prepared, RecordReader,
     parse_mapping, plan_import, with_parquet_raw,
@@ -471,13 +471,17 @@ class _Run:
         """Create the customers a batch met first, and move earlier the signups it found earlier."""
         new = resolution.new
         if new.height:
+            # In id order, each row takes the id the resolver gave it: SQLite numbers a new row
+            # max(id) + 1, and the transaction holds the write lock (cheaper than naming the id).
             _insert_rows(
                 self.conn,
-                "INSERT INTO customers (id, customer_id, name, email, phone, region, signed_up_at, accepts_email, "
+                "INSERT INTO customers (customer_id, name, email, phone, region, signed_up_at, accepts_email, "
                 "created_at, source) VALUES ",
-                new.select("id", "key", "name", "email", "phone", "region", "signed_up_at", "accepts_email_v"),
+                new.select("key", "name", "email", "phone", "region", "signed_up_at", "accepts_email_v"),
                 constants=(self.now, self.source),
             )
+            if self.store.scalar("SELECT max(id) FROM customers") != new["id"][-1]:
+                raise StoreError("customers were numbered out of step with this import; nothing was imported")
             self.created += new.height
             opted = new.filter(pl.col("accepts_email_v") != 0)
             self._consent_events(opted["id"].to_list(), "email", opted["accepts_email_v"].to_list())
