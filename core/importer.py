@@ -581,7 +581,7 @@ class _Run:
         schema = {"key": pl.String, "by_email": pl.Int32, "id": pl.Int64, "name": pl.String, "email": pl.String,
                   "phone": pl.String, "region": pl.String, "timezone": pl.String, "signed_up_at": pl.Int64,
                   **{f"accepts_{channel}": pl.Int64 for channel in CHANNELS}}
-        known = _known_customers(self.conn, keys)
+        known = _known_customers(self.conn, keys, up_to=self.customers_before)
         if known.height == 0:
             return pl.DataFrame(schema=schema)
         conn = self.conn
@@ -723,12 +723,14 @@ class _CustomerResolver:
             if hashed and not met.select(((pl.col("key") == pl.col("key_before"))
                                           & (pl.col("by_email") == pl.col("by_email_before"))).all()).item():
                 return None
-            # A customer created in an earlier batch may have an earlier order in this one.
+            # A customer created in an earlier batch may have an earlier order in this one (under
+            # either of its pairs): its signup moves, for every pair that leads to it.
             moved = met.filter(pl.col("signed_up_at") < pl.col("signed_up_at_before"))
             if moved.height:
-                earlier = moved.select("id", "signed_up_at")
-                self.resolved = pl.concat([self.resolved.join(moved, on=pair, how="anti"),
-                                           moved.select(self.resolved.columns)])
+                earlier = moved.group_by("id").agg(pl.col("signed_up_at").min()).sort("id")
+                self.resolved = self.resolved.join(earlier, on="id", how="left", suffix="_moved").with_columns(
+                    pl.coalesce("signed_up_at_moved", "signed_up_at").alias("signed_up_at")
+                ).select(self.resolved.columns)
             known = met.select(known.columns)
             unseen = customers.join(known, on=pair, how="anti")
         if self.before:  # ask the store about the keys this import has not met
@@ -753,10 +755,11 @@ class _CustomerResolver:
 
     def _file(self, unseen: pl.DataFrame) -> pl.DataFrame:
         """The customers to create, numbered on in key order (an id-keyed and an email-keyed pair can share
-        a key: it is filed once, with the first one's details). Signup is their first order in the file."""
+        a key: it is filed once, with the id-keyed one's details). Signup is the key's first order here."""
         for name, dtype in _NEW_DETAILS.items():
             if name not in unseen.columns:
                 unseen = unseen.with_columns(pl.lit(None, dtype=dtype).alias(name))
+        unseen = unseen.with_columns(pl.col("signed_up_at").min().over("key"))  # the key's first order
         filed = unseen.unique("key", keep="first", maintain_order=True).sort("key")
         filed = filed.with_columns(
             pl.int_range(self.next_id, self.next_id + filed.height, dtype=pl.Int64).alias("id"),

@@ -783,3 +783,34 @@ def test_an_import_inside_a_transaction_writes_directly(store, tmp_path, monkeyp
     assert store.scalar("SELECT count(*) FROM customers WHERE customer_id = 'C001'") == 1
     assert store.scalar("SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer "
                         "WHERE c.customer_id = 'C001'") >= 1
+
+
+def test_a_signup_found_earlier_under_either_key_never_moves_later(tmp_path, monkeypatch):
+    """A customer id that is an email is also what an email-only row with that email finds."""
+    monkeypatch.setattr(csvread, "CHUNK_BYTES", 200)  # a batch every few lines
+    pad = "".join(f"P{n:02d},C{n},,2025-06-01 10:00,5\n" for n in range(8))
+    path = write(tmp_path, "o.csv", "order_id,customer_id,email,placed_at,total\n"
+                 "A1,x@y.com,,2025-03-10 10:00,5\n" + pad
+                 + "B1,,x@y.com,2025-01-01 10:00,5\n" + pad.replace("P", "Q")  # earlier, by the email
+                 + "C1,x@y.com,,2025-02-01 10:00,5\n")  # later than that, by the id
+    store = make_store(tmp_path / "s.db")
+    result = run(store, "orders", path)
+    assert result.rejected == 0 and store.scalar("SELECT count(*) FROM customers WHERE customer_id = 'x@y.com'") == 1
+    first = store.scalar("SELECT min(o.placed_at) FROM orders o JOIN customers c ON c.id = o.customer "
+                         "WHERE c.customer_id = 'x@y.com'")
+    assert store.scalar("SELECT signed_up_at FROM customers WHERE customer_id = 'x@y.com'") == first
+    store.close()
+
+
+def test_where_batches_are_cut_does_not_change_which_customer_a_row_finds(tmp_path, monkeypatch):
+    text = "customer_id,email,name\nA,x@y.z,Ann\n" + "".join(f"K{n},,pad{n}\n" for n in range(10)) + ",x@y.z,Other\n"
+    path = write(tmp_path, "c.csv", text)
+    seen = {}
+    for chunk in (16 << 20, 60):
+        monkeypatch.setattr(csvread, "CHUNK_BYTES", chunk)
+        store = make_store(tmp_path / f"{chunk}.db")
+        result = run(store, "customers", path)
+        seen[chunk] = ((result.inserted, result.updated),
+                       store.rows("SELECT customer_id, email, name FROM customers WHERE email = 'x@y.z' ORDER BY 1"))
+        store.close()
+    assert seen[16 << 20] == seen[60]
