@@ -736,6 +736,10 @@ class _CustomerResolver:
         if self.before:  # ask the store about the keys this import has not met
             looked_up = _known_customers(self.conn, unseen.select("key", "by_email").sort("by_email", "key"),
                                          up_to=self.before).with_columns(_PAIR_HASH)
+            # An email that is also a customer_id this batch files new leads to that customer (the
+            # store names a customer_id match first), as it does in any later batch.
+            filing = unseen.filter(pl.col("by_email") == 0).join(looked_up, on=["key", "by_email"], how="anti")
+            looked_up = looked_up.filter(~((pl.col("by_email") == 1) & pl.col("key").is_in(filing["key"].implode())))
             known = pl.concat([known, looked_up.select(known.columns)])
             unseen = unseen.join(looked_up, on=["key", "by_email"], how="anti")
             self.resolved = pl.concat([self.resolved, looked_up.select(

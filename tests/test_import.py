@@ -814,3 +814,22 @@ def test_where_batches_are_cut_does_not_change_which_customer_a_row_finds(tmp_pa
                        store.rows("SELECT customer_id, email, name FROM customers WHERE email = 'x@y.z' ORDER BY 1"))
         store.close()
     assert seen[16 << 20] == seen[60]
+
+
+def test_an_email_that_is_also_a_new_customer_id_leads_there_however_the_file_is_cut(tmp_path, monkeypatch, bulk):
+    """The store knows K1 by the email; the file files a customer whose id is that email: the id wins."""
+    path = write(tmp_path, "o.csv", "order_id,customer_id,email,placed_at,total\n"
+                 "A1,x@y.com,,2025-03-10 10:00,5\n"
+                 + "".join(f"A{n},C{n},,2025-03-10 10:00,5\n" for n in range(2, 12))
+                 + "B1,,x@y.com,2025-01-01 10:00,5\n")
+    seen = {}
+    for chunk in (16 << 20, 60):
+        monkeypatch.setattr(csvread, "CHUNK_BYTES", chunk)
+        store = make_store(tmp_path / f"{chunk}.db")
+        run(store, "customers", write(tmp_path, "c.csv", "customer_id,email\nK1,x@y.com\n"))
+        run(store, "orders", path, bulk=bulk)
+        seen[chunk] = store.rows("SELECT o.order_id, c.customer_id, c.signed_up_at FROM orders o "
+                                 "JOIN customers c ON c.id = o.customer WHERE o.order_id IN ('A1', 'B1') ORDER BY 1")
+        store.close()
+    assert seen[16 << 20] == seen[60]
+    assert [row["customer_id"] for row in seen[60]] == ["x@y.com", "x@y.com"]
