@@ -663,8 +663,12 @@ class _CustomerResolver:
     import met already (a customer it filed under a key answers for that key
     either way), then (by customer_id, or for an email the oldest customer
     with it) among those the store had before the import; the rest are new,
-    numbered on from the store's highest id in key order. So the answer never
-    depends on where the batches of a file happen to be cut. It writes
+    numbered on from the store's highest id in key order. The answer does not
+    depend on where the file's batches are cut, with one exception: an
+    email-only row that the store matches by email, met in a batch before the
+    one that files a new customer whose customer_id is that email, keeps the
+    store's match (a re-import then moves it to the new customer, as the
+    store answers by customer_id first). It writes
     nothing, so it can run on the reading thread, a batch ahead of the
     writer, asking the store through a connection of its own (the import's
     transaction is still open, and its writes are not needed: what it
