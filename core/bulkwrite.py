@@ -47,8 +47,8 @@ class Stager:
     """The parent's side: a staging directory, the child, and the parts sent to it.
 
     ``put`` hands a batch to the child and says which part it went to;
-    ``ready(part)`` waits until that part is written and gives its file, to
-    attach and land. ``close`` stops the child and removes the directory
+    ``ready(part)`` waits until that part is written and says its rows
+    (``part_path`` is the file to attach and land). ``close`` stops the child and removes the directory
     (detach the parts first, once the transaction has ended).
     """
 

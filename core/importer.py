@@ -156,12 +156,11 @@ def import_file(
         with _bulk_writes(store.conn), store.transaction():
             run = _Run(store, plan, actor=actor.login, now=now, keep_rejects=not (strict or dry_run),
                        stager=stager)
-            resolver = None
-            if run.customers is not None and not nested:
-                # Orders: their customers are resolved on the reading thread, a batch ahead,
-                # which asks the store (as it was before the import) through its own connection.
-                resolver = run.customers
-                resolver.conn = lookups = store.reading_connection() if run.customers_before else None
+            # Orders: their customers are resolved on the reading thread, a batch ahead, which
+            # asks the store (as it was before the import) through a connection of its own.
+            resolver = None if nested else run.customers
+            if resolver is not None and resolver.before:
+                resolver.conn = lookups = store.reading_connection()
             # Closed on the way out, so an error here also stops the reading thread.
             with closing(_ahead(lambda: _prepared_batches(reader, resolver))) as batches:
                 for prepared, resolution in batches:
@@ -663,16 +662,18 @@ class _CustomerResolver:
     import met already (a customer it filed under a key answers for that key
     either way), then (by customer_id, or for an email the oldest customer
     with it) among those the store had before the import; the rest are new,
-    numbered on from the store's highest id in key order. The answer does not
-    depend on where the file's batches are cut, with one exception: an
-    email-only row that the store matches by email, met in a batch before the
-    one that files a new customer whose customer_id is that email, keeps the
-    store's match (a re-import then moves it to the new customer, as the
-    store answers by customer_id first). It writes
-    nothing, so it can run on the reading thread, a batch ahead of the
-    writer, asking the store through a connection of its own (the import's
-    transaction is still open, and its writes are not needed: what it
-    created is in ``resolved``).
+    numbered on from the store's highest id in key order.
+
+    The answer does not depend on where the file's batches are cut, with one
+    exception: an email-only row that the store matches by email, met in a
+    batch before the one that files a new customer whose customer_id is that
+    email, keeps the store's match (a re-import then moves it to the new
+    customer, as the store answers by customer_id first).
+
+    It writes nothing, so it can run on the reading thread, a batch ahead of
+    the writer, asking the store through a connection of its own (the
+    import's transaction is still open, and its writes are not needed: what
+    it created is in ``resolved``).
 
     Grouping and joining a million such strings is most of the work, so the
     pairs go by a 64-bit hash instead, and every match is checked against the
@@ -787,12 +788,13 @@ def _known_customers(conn: "sqlite3.Connection", keys: pl.DataFrame, up_to: int 
     if keys.height == 0:
         return pl.DataFrame(schema=schema)
     limit = "" if up_to is None else f" AND id <= {int(up_to)}"
+    joined_limit = "" if up_to is None else f" AND c.id <= {int(up_to)}"
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_keys (key TEXT NOT NULL, by_email INTEGER NOT NULL)")
     conn.execute("DELETE FROM temp.import_keys")
     _insert_rows(conn, "INSERT INTO temp.import_keys (key, by_email) VALUES ", keys.select("key", "by_email"))
     found = conn.execute(
         "SELECT k.key, k.by_email, c.id FROM temp.import_keys k JOIN customers c ON c.customer_id = k.key "
-        f"WHERE k.by_email = 0{limit.replace('id', 'c.id')} "
+        f"WHERE k.by_email = 0{joined_limit} "
         "UNION ALL SELECT key, by_email, id FROM ("
         "  SELECT k.key, k.by_email, coalesce("
         f"    (SELECT id FROM customers WHERE customer_id = k.key{limit}),"

@@ -384,12 +384,13 @@ class SeenKeys:
         if not len(h0):
             return
         new = _SeenRun(h0, h1, line, low, high)
-        overlapping = [run for run in self.runs if run.overlaps(low, high)]
-        if overlapping:
-            self.runs = [run for run in self.runs if not run.overlaps(low, high)]
-            for run in overlapping:
+        apart = []
+        for run in self.runs:
+            if run.overlaps(low, high):
                 new = new.merged(run)
-        self.runs.append(new)
+            else:
+                apart.append(run)
+        self.runs = [*apart, new]
 
 
 class _SeenRun:
