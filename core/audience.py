@@ -390,6 +390,7 @@ def _save_base(store: "Store", built: Base) -> Base:
 def _build_base(store: "Store", key: tuple) -> Base:
     from core import fastread
     from core.refresh import current_reading, latest_refresh, load_snapshot
+    from core.tags import with_manual
 
     refresh = latest_refresh(store)
     if refresh is None:
@@ -427,17 +428,8 @@ def _build_base(store: "Store", key: tuple) -> Base:
         (pl.col("clv") / units).alias("clv"),
     )
     frame = people.join(state, on="customer", how="left", maintain_order="left")
-    manual = manual_tags(store)
-    if manual.height:
-        # Manual tags join the rule tags, ';'-joined and sorted like them.
-        frame = frame.join(manual, on="customer", how="left", maintain_order="left").with_columns(
-            tags_text=pl.when(pl.col("manual").is_null()).then(pl.col("tags_text")).otherwise(
-                pl.concat_list(
-                    pl.col("tags_text").fill_null("").str.split(";").list.eval(pl.element().filter(pl.element() != "")),
-                    pl.col("manual"),
-                ).list.unique().list.sort().list.join(";")
-            )
-        ).drop("manual")
+    # Manual tags join the rule tags, ';'-joined and sorted like them.
+    frame = with_manual(frame, manual_tags(store), column="tags_text", joined=True)
     # Small integer codes for the columns every preview groups or looks up by.
     zones = _codes(frame["timezone"])
     segments = _codes(frame["segment"])
