@@ -104,32 +104,37 @@ def load_session(path: Path) -> Session:
 
 
 class DirectoryCache:
-    """The latest reading joined to names, loaded once per refresh and shared.
+    """The latest reading joined to names and manual tags, loaded once per refresh and shared.
 
-    Member lists are slices of it. A lock keeps two workers from loading it
-    twice at once; the frames it hands out are never modified.
+    Member lists are slices of it. The join to names is kept per refresh; a
+    manual tag added or removed only merges the manual tags in again. A lock
+    keeps two workers from loading it twice at once; the frames it hands out
+    are never modified.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._named: "Directory | None" = None  # the reading with names, rule tags only
         self._directory: "Directory | None" = None
         self._by_model: dict[str, "pl.DataFrame"] = {}
-        self._stamp: tuple = ()
+        self._tags_version: int | None = None
 
     def frame(self, store: "Store", model: str, config: "Config") -> "pl.DataFrame":
         """The whole reading with segments of ``model`` (loading it if it is stale)."""
         from core import browse
+        from core.audience import manual_tags_version
         from core.refresh import latest_refresh
 
         latest = latest_refresh(store)
-        # A refresh, or a manual tag added or removed (each appends a tag event), makes it stale.
-        stamp = (latest["id"] if latest else None,
-                 store.conn.execute("SELECT coalesce(max(id), 0) FROM tag_events").fetchone()[0])
+        tags_version = manual_tags_version(store)
         with self._lock:
-            if self._directory is None or latest is None or self._stamp != stamp:
-                self._directory = browse.directory(store)
+            if self._named is None or latest is None or self._named.refresh_id != latest["id"]:
+                self._named = browse.reading_with_names(store)
+                self._directory = None
+            if self._directory is None or self._tags_version != tags_version:
+                self._directory = browse.with_manual_tags(store, self._named)
                 self._by_model = {}
-                self._stamp = stamp
+                self._tags_version = tags_version
             found = self._directory
             if model not in self._by_model:
                 self._by_model[model] = browse.in_model(found, model, config)
@@ -138,5 +143,6 @@ class DirectoryCache:
     def forget(self) -> None:
         """Drop everything (after a refresh)."""
         with self._lock:
+            self._named = None
             self._directory = None
             self._by_model = {}

@@ -329,9 +329,7 @@ def _state_key(store: "Store") -> tuple:
         conn.execute("SELECT coalesce(max(id), 0) FROM refreshes").fetchone()[0],
         conn.execute("SELECT coalesce(max(id), 0) FROM customers").fetchone()[0],
         conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0],
-        # Every manual tag added or removed appends a tag event (manual_tags' own count and
-        # highest rowid can come back to what they were: remove one tag, add another).
-        conn.execute("SELECT coalesce(max(id), 0) FROM tag_events").fetchone()[0],
+        manual_tags_version(store),
         store.config.timezone,
     )
 
@@ -458,6 +456,12 @@ def audience_frame(store: "Store") -> tuple[dict, pl.DataFrame]:
     """
     current = base(store)
     return current.refresh, current.with_tags().select("customer", *COLUMN_NAMES)
+
+
+def manual_tags_version(store: "Store") -> int:
+    """Changes whenever a manual tag is added or removed (each appends a tag event; the
+    manual tags' own count and highest rowid can come back to what they were)."""
+    return store.conn.execute("SELECT coalesce(max(id), 0) FROM tag_events").fetchone()[0]
 
 
 def manual_tags(store: "Store") -> pl.DataFrame:

@@ -21,7 +21,7 @@ person sees must not change between two identical requests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -75,7 +75,20 @@ class Directory:
 
 
 def directory(store: "Store") -> Directory:
-    """Load the latest reading and join each customer's id, name and region to it."""
+    """Load the latest reading and join each customer's id, name, region and manual tags to it."""
+    return with_manual_tags(store, reading_with_names(store))
+
+
+def with_manual_tags(store: "Store", found: Directory) -> Directory:
+    """``found`` with the store's manual tags as they are now among each customer's tags."""
+    from core.audience import manual_tags
+    from core.tags import with_manual
+
+    return replace(found, frame=with_manual(found.frame, manual_tags(store)))
+
+
+def reading_with_names(store: "Store") -> Directory:
+    """The latest reading with each customer's id, name and region (its rule tags only)."""
     latest, reading = current_reading(store)
     people = fastread.load(store, "customers").select(
         pl.col("id").cast(pl.Int32).alias("customer"),
@@ -83,13 +96,7 @@ def directory(store: "Store") -> Directory:
         "name",
         pl.col("region").cast(pl.String),
     )
-    from core.audience import manual_tags
-    from core.tags import with_manual
-
-    frame = with_manual(
-        reading.select(_READING_COLUMNS).join(people, on="customer", how="left").sort("customer"),
-        manual_tags(store),
-    )
+    frame = reading.select(_READING_COLUMNS).join(people, on="customer", how="left").sort("customer")
     split = latest["cut_points"].get("cn8_split")
     return Directory(
         refresh_id=latest["id"],
