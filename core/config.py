@@ -493,13 +493,13 @@ class _Checker:
 
         A misspelt segment would match nobody and silently switch the cap off.
         """
-        from core.labels import CUSTOM_EXTRA, MODEL_SEGMENTS, segment_label  # no polars: config is read everywhere
+        from core.labels import segment_label, segment_names  # no polars: config is read everywhere
 
         value = self.string(rule, keypath, "any")
         if model in custom:
-            known = [*dict.fromkeys([*(item.name for item in custom[model]), *CUSTOM_EXTRA])]
+            known = [*dict.fromkeys(segment_names(model, (item.name for item in custom[model])))]
         else:
-            known = list(MODEL_SEGMENTS.get(model, MODEL_SEGMENTS["rf11"]))
+            known = segment_names(model if model == "cn8" else "rf11")
         by_label = {segment_label(name, "zh"): name for name in known}
         if value == "any" or value in known:
             return value

@@ -5,6 +5,8 @@ Stored values are the English names; these only change what is shown.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 SEGMENT_ZH = {
     "Champions": "冠军客户",
     "Loyal": "忠诚客户",
@@ -29,15 +31,53 @@ SEGMENT_ZH = {
     "General win-back": "一般挽留客户",
 }
 
-# The segments each built-in model assigns (core.segments defines the rules; a test keeps the two
-# in step), for checks that must not load polars, such as the config's.
-MODEL_SEGMENTS = {
-    "rf11": ("Champions", "Loyal", "Potential loyalist", "New", "Promising", "Need attention", "About to sleep",
-             "At risk", "Can't lose", "Hibernating", "Lost", "Prospect"),
-    "cn8": ("Important value", "Important develop", "Important retain", "Important win-back", "General value",
-            "General develop", "General retain", "General win-back", "Lost", "Prospect"),
-}
-CUSTOM_EXTRA = ("Other", "Lost", "Prospect")  # what a custom map assigns beyond its rules' names
+LOST = "Lost"
+PROSPECT = "Prospect"
+OTHER = "Other"
+
+# The built-in models' segments (core.segments assigns them with polars; they live here, without
+# it, for checks that must stay light, such as the config's).
+# (name, R range, F range), a complete partition of the 5 x 5 grid; the one
+# exception (Hibernating without R1 F1) is handled by listing Lost first.
+RF11: tuple[tuple[str, tuple[int, int], tuple[int, int]], ...] = (
+    ("Champions", (5, 5), (4, 5)),
+    ("Loyal", (3, 4), (4, 5)),
+    ("Potential loyalist", (4, 5), (2, 3)),
+    ("New", (5, 5), (1, 1)),
+    ("Promising", (4, 4), (1, 1)),
+    ("Need attention", (3, 3), (3, 3)),
+    ("About to sleep", (3, 3), (1, 2)),
+    ("At risk", (1, 2), (3, 4)),
+    ("Can't lose", (1, 2), (5, 5)),
+    (LOST, (1, 1), (1, 1)),
+    ("Hibernating", (1, 2), (1, 2)),
+)
+
+# (name, R high, F high, M high)
+CN8: tuple[tuple[str, bool, bool, bool], ...] = (
+    ("Important value", True, True, True),
+    ("Important develop", True, False, True),
+    ("Important retain", False, True, True),
+    ("Important win-back", False, False, True),
+    ("General value", True, True, False),
+    ("General develop", True, False, False),
+    ("General retain", False, True, False),
+    ("General win-back", False, False, False),
+)
+
+
+def segment_names(model: str, rules: "Iterable[str]" = ()) -> list[str]:
+    """Every segment a model can assign, in display order (unscored last); ``rules`` are a custom map's."""
+    if model == "rf11":
+        ordered = [name for name, _, _ in RF11 if name != LOST] + [LOST]
+    elif model == "cn8":
+        ordered = [name for name, *_ in CN8] + [LOST]
+    else:
+        ordered = list(dict.fromkeys(rules)) + [OTHER, LOST]
+    return ordered + [PROSPECT]
+
+
+MODEL_SEGMENTS = {model: tuple(segment_names(model)) for model in ("rf11", "cn8")}
 
 STAGE_ZH = {
     "new": "新客",

@@ -15,48 +15,14 @@ import polars as pl
 from core.config import Config, SegmentRule
 from core.labels import SEGMENT_ZH as ZH  # noqa: F401 (re-exported)
 from core.labels import segment_label as label  # noqa: F401 (re-exported)
+from core.labels import CN8, LOST, OTHER, PROSPECT, RF11, segment_names  # noqa: F401 (re-exported)
 
-LOST = "Lost"
-PROSPECT = "Prospect"
-OTHER = "Other"
-
-# (name, R range, F range), a complete partition of the 5 x 5 grid; the one
-# exception (Hibernating without R1 F1) is handled by listing Lost first.
-RF11: tuple[tuple[str, tuple[int, int], tuple[int, int]], ...] = (
-    ("Champions", (5, 5), (4, 5)),
-    ("Loyal", (3, 4), (4, 5)),
-    ("Potential loyalist", (4, 5), (2, 3)),
-    ("New", (5, 5), (1, 1)),
-    ("Promising", (4, 4), (1, 1)),
-    ("Need attention", (3, 3), (3, 3)),
-    ("About to sleep", (3, 3), (1, 2)),
-    ("At risk", (1, 2), (3, 4)),
-    ("Can't lose", (1, 2), (5, 5)),
-    (LOST, (1, 1), (1, 1)),
-    ("Hibernating", (1, 2), (1, 2)),
-)
-
-# (name, R high, F high, M high)
-CN8: tuple[tuple[str, bool, bool, bool], ...] = (
-    ("Important value", True, True, True),
-    ("Important develop", True, False, True),
-    ("Important retain", False, True, True),
-    ("Important win-back", False, False, True),
-    ("General value", True, True, False),
-    ("General develop", True, False, False),
-    ("General retain", False, True, False),
-    ("General win-back", False, False, False),
-)
 
 def names(model: str, config: Config) -> list[str]:
     """Every segment a model can assign, in display order (unscored last)."""
-    if model == "rf11":
-        ordered = [name for name, _, _ in RF11 if name != LOST] + [LOST]
-    elif model == "cn8":
-        ordered = [name for name, *_ in CN8] + [LOST]
-    else:
-        ordered = list(dict.fromkeys(rule.name for rule in config.segments[model])) + [OTHER, LOST]
-    return ordered + [PROSPECT]
+    if model in ("rf11", "cn8"):
+        return segment_names(model)
+    return segment_names(model, (rule.name for rule in config.segments[model]))
 
 
 def rf11_cell(r: int, f: int) -> str:
