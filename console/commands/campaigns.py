@@ -274,7 +274,7 @@ def preview_cmd(
     _print_preview(campaign, summary, context, language)
 
 
-def _print_preview(campaign, summary: dict, context: dict, language: str = "en") -> None:
+def _print_preview(campaign, summary: dict, context: dict, language: str) -> None:
     from rich.table import Table
 
     from core.labels import segment_label
@@ -507,7 +507,7 @@ def budget_cmd(
         _print_overview(data, language)
 
 
-def _print_customer_budget(data: dict, language: str = "en") -> None:
+def _print_customer_budget(data: dict, language: str) -> None:
     from rich.table import Table
 
     from core.labels import segment_label
@@ -539,7 +539,7 @@ def _print_customer_budget(data: dict, language: str = "en") -> None:
         ))
 
 
-def _print_overview(data: dict, language: str = "en") -> None:
+def _print_overview(data: dict, language: str) -> None:
     from rich.table import Table
 
     from core.labels import segment_label
