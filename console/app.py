@@ -104,6 +104,8 @@ class TierdeskApp(App[None]):
         self.directory = DirectoryCache()
         self.reading_changed: Signal[None] = Signal(self, "reading-changed")
         """Published when a refresh has committed a new reading."""
+        self.tags_changed: Signal[None] = Signal(self, "tags-changed")
+        """Published when a manual tag has been added or removed."""
         self.tiers_data = None
         """The tiers on show (for the palette's segment: commands)."""
         self.crash: BaseException | None = None

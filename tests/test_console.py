@@ -983,3 +983,36 @@ async def test_the_palette_finds_customers_by_a_one_character_chinese_surname(sh
         customers = CustomerCommands(app.screen)
         assert [hit.text async for hit in customers.search("customer: 王")] == ["customer: C003 王芳"]
         assert [hit async for hit in customers.search("customer: a")] == []  # one latin letter: too many
+
+
+@pilot_test
+async def test_a_tag_added_shows_in_the_members_it_was_added_from(shop_path):
+    """Back from the customer, the member list shows the new tag, and keeps its filter while doing so."""
+    app = make_app(shop_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        members = app.screen
+        assert isinstance(members, MembersScreen)
+        customer_id = members.query_one(MemberTable).highlighted()
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        await pilot.press(*"vip-call", "enter", *"asked on the phone", "enter")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is members
+        tagged = members.members.filter(members.members["customer"] == customer_id)["tags"].to_list()
+        assert "vip-call" in tagged[0] and tagged[0] == sorted(tagged[0])
+        await pilot.press("/", *"tag:vip-call", "enter")
+        await settle(pilot)
+        assert "1 shown" in screen_text(app)
+        # Leaving for the tiers and opening the same segment again shows the tag too.
+        await pilot.press("escape", "escape")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "vip-call" in members.members.filter(members.members["customer"] == customer_id)["tags"].to_list()[0]

@@ -241,6 +241,8 @@ class CustomerScreen(TierdeskScreen):
     def _tag_saved(self, saved: ChangeSaved | None) -> None:
         if saved is not None:
             self._show_saved(saved)
+            if saved.changed:
+                self.tierdesk.tags_changed.publish(None)
 
     def action_opt_out(self) -> None:
         from console.screens.confirm import ConfirmDialog

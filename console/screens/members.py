@@ -88,6 +88,8 @@ class MembersScreen(MemberListScreen):
         self._generation = 0
         self._load_generation = 0
         """The generation of the latest load: answers older than it belong to what was shown before."""
+        self._tags_stale = False
+        """A manual tag changed since the members were loaded: load them again when next shown."""
 
     def crumbs(self) -> Iterable[str]:
         from core import segments
@@ -104,6 +106,7 @@ class MembersScreen(MemberListScreen):
     def on_mount(self) -> None:
         self.query_one(MemberTable).loading = True
         self.tierdesk.reading_changed.subscribe(self, lambda _: self._reload())
+        self.tierdesk.tags_changed.subscribe(self, lambda _: setattr(self, "_tags_stale", True))
         if self.segment is not None:  # None: composed ahead of time, nothing chosen yet
             self._reload()
 
@@ -120,7 +123,8 @@ class MembersScreen(MemberListScreen):
             with filter_input.prevent(Input.Changed):
                 filter_input.value = ""
             filter_input.close()
-        if same and self.members is not None and self.sort == "spend" and self.descending is None:
+        if same and self.members is not None and not self._tags_stale and self.sort == "spend" \
+                and self.descending is None:
             return  # already showing exactly this
         self.sort, self.descending = "spend", None
         self.members = None
@@ -130,12 +134,17 @@ class MembersScreen(MemberListScreen):
         self._reload()
         self.refresh_bindings()
 
+    def on_screen_resume(self) -> None:
+        if self._tags_stale:  # back from a customer whose tags changed: show them
+            self._reload()
+
     def _reload(self) -> None:
         if self.segment is None:
             return
+        self._tags_stale = False
         self._generation += 1
         self._load_generation = self._generation
-        self.load(self._generation)
+        self.load(self._generation, self.query_one(FilterInput).value)
 
     def _request_table(self) -> None:
         self._generation += 1
@@ -144,8 +153,8 @@ class MembersScreen(MemberListScreen):
     # --- loading ---------------------------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="members", description="Loading members")
-    def load(self, generation: int) -> None:
-        """The segment's slice of the reading, then its first table."""
+    def load(self, generation: int, text: str = "") -> None:
+        """The segment's slice of the reading, then its table (filtered by ``text``)."""
         with opened(self.tierdesk.db_path) as store:
             config = store.config
             frame = self.tierdesk.directory.frame(store, self.model, config)
@@ -153,7 +162,7 @@ class MembersScreen(MemberListScreen):
 
         members = frame.filter(pl.col("segment") == self.segment)
         self.post_message(MembersReady(members, generation))
-        self._build_table(generation, members, "", self.sort, self.descending)
+        self._build_table(generation, members, text, self.sort, self.descending)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="arrange", description="Sorting members")
     def rearrange_members(self, generation: int, text: str, sort: str, descending: bool | None) -> None:
