@@ -56,7 +56,6 @@ DEMO_CURRENCY = "¥"
 GENERATOR_VERSION = 1
 DEMO_USERS = (("lin", "operator"), ("sam", "support"), ("vic", "viewer"))
 CONFIG_MARKER = "# tierdesk demo shop"
-PAGE_SIZE = 16_384
 
 HISTORY_DAYS = 730  # signups and orders over the two years up to the as-of
 CHUNK_CUSTOMERS = 20_000  # fixed: the random streams are keyed by chunk
@@ -449,10 +448,6 @@ def _build(
                 add_user(store, owner_user, login, role, now)
         conn = store.conn
         _bulk_mode(conn, on=True)
-        # 16 KiB pages: a third less CPU per row inserted than 4 KiB; the
-        # store is still tiny, so rewriting it (VACUUM) is instant.
-        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-        conn.execute("VACUUM")
         clock.lap("create")
         shop = _Shop(params)
         clock.lap("plan")
@@ -696,6 +691,8 @@ class _Aside:
             self.feed.stop.set()
 
     def _load(self, conn: sqlite3.Connection) -> None:
+        from core.store import PAGE_SIZE
+
         for pragma in (f"page_size = {PAGE_SIZE}", "journal_mode = OFF", "synchronous = OFF",
                        "ignore_check_constraints = ON", "cache_size = -262144", "temp_store = MEMORY"):
             conn.execute(f"PRAGMA {pragma}")

@@ -7,7 +7,7 @@ import pytest
 from core import audit
 from core.errors import ConfigError, InputError, PermissionDenied, StoreError
 from core.schema import SCHEMA_VERSION
-from core.store import Store
+from core.store import PAGE_SIZE, Store
 from core.users import add_user, current_user
 from tests.conftest import NOW, make_store
 
@@ -17,6 +17,7 @@ def test_new_store_is_private_wal_with_foreign_keys_and_an_owner(store_path):
     assert stat.S_IMODE(os.stat(store_path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(store.config_path).st_mode) == 0o600
     assert store.scalar("PRAGMA journal_mode") == "wal"
+    assert store.scalar("PRAGMA page_size") == PAGE_SIZE == 16_384  # bulk writes: see core.store
     assert store.scalar("PRAGMA foreign_keys") == 1
     assert store.scalar("PRAGMA busy_timeout") >= 1000
     assert store.scalar("PRAGMA user_version") == SCHEMA_VERSION
