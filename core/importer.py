@@ -690,6 +690,8 @@ class _CustomerResolver:
             schema={HASH: pl.UInt64, "key": pl.String, "by_email": pl.Int32, "id": pl.Int64, "signed_up_at": pl.Int64}
         )
         self.pair = [HASH]  # what a customer is joined on
+        # The pairs the store answered: the only ones a key this import files can have met already.
+        self.from_store = pl.DataFrame(schema={"key": pl.String, "by_email": pl.Int32})
 
     def resolve(self, good: pl.DataFrame) -> _Resolution:
         details = [name for name in _NEW_DETAILS if good[name].null_count() < good.height]
@@ -749,33 +751,44 @@ class _CustomerResolver:
             unseen = unseen.join(looked_up, on=["key", "by_email"], how="anti")
             self.resolved = pl.concat([self.resolved, looked_up.select(
                 *self.resolved.columns[:-1], pl.lit(None, dtype=pl.Int64).alias("signed_up_at"))])
-        new = self._file(unseen.sort("by_email", "key"))
+            self.from_store = pl.concat([self.from_store, looked_up.select(self.from_store.columns)])
+        unseen, new = self._file(unseen)
         if new.height:
             # A customer filed under a key is the one later rows name by that customer_id, and
             # the one an email-only row with that email finds first, as the store answers.
-            # (A pair an earlier batch resolved otherwise keeps its answer.)
+            # (A pair an earlier batch resolved otherwise keeps its answer: the store's, as a
+            # key filed before has both its pairs met, and so is not filed again.)
             filed = new.select("key", "id", "signed_up_at").join(_BOTH_KINDS, how="cross")
-            filed = filed.join(self.resolved, on=["key", "by_email"], how="anti").with_columns(_PAIR_HASH)
-            self.resolved = pl.concat([self.resolved, filed.select(self.resolved.columns)])
-            met_here = unseen.select("key", "by_email").join(filed, on=["key", "by_email"])
-            known = pl.concat([known, met_here.select(known.columns)])
+            if self.from_store.height:
+                filed = filed.join(self.from_store, on=["key", "by_email"], how="anti")
+            self.resolved = pl.concat([self.resolved, filed.with_columns(_PAIR_HASH).select(self.resolved.columns)])
+            known = pl.concat([known, unseen.select(known.columns)])
         ids = keyed.select(pair).join(known.select(*pair, "id"), on=pair, how="left", maintain_order="left")["id"]
         return _Resolution(ids=ids, new=new, earlier=earlier)
 
-    def _file(self, unseen: pl.DataFrame) -> pl.DataFrame:
-        """The customers to create, numbered on in key order (an id-keyed and an email-keyed pair can share
-        a key: it is filed once, with the id-keyed one's details). Signup is the key's first order here."""
+    def _file(self, unseen: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Number the unseen pairs' keys on, in key order; say each pair's id and the customers to create.
+
+        An id-keyed and an email-keyed pair can share a key: it is filed
+        once, with the id-keyed one's details. Signup is the key's first order here.
+        """
         for name, dtype in _NEW_DETAILS.items():
             if name not in unseen.columns:
                 unseen = unseen.with_columns(pl.lit(None, dtype=dtype).alias(name))
-        unseen = unseen.with_columns(pl.col("signed_up_at").min().over("key"))  # the key's first order
-        filed = unseen.unique("key", keep="first", maintain_order=True).sort("key")
-        filed = filed.with_columns(
-            pl.int_range(self.next_id, self.next_id + filed.height, dtype=pl.Int64).alias("id"),
-            pl.col("accepts_email_v").fill_null(0),
+        # Sorted, a key's pairs sit together, the id-keyed one (by_email 0) first.
+        unseen = unseen.sort("key", "by_email")
+        key, signed_up_at = pl.col("key"), pl.col("signed_up_at")
+        starts = (key != key.shift(1)).fill_null(True)
+        shares = (key == key.shift(-1)).fill_null(False)
+        unseen = unseen.with_columns(
+            (self.next_id - 1 + starts.cum_sum().cast(pl.Int64)).alias("id"),
+            pl.when(shares).then(pl.min_horizontal(signed_up_at, signed_up_at.shift(-1))).otherwise(signed_up_at)
+            .alias("signed_up_at"),
         )
+        filed = unseen.filter(starts).with_columns(pl.col("accepts_email_v").fill_null(0))
         self.next_id += filed.height
-        return filed.select("id", "key", "name", "email", "phone", "region", "signed_up_at", "accepts_email_v")
+        return unseen, filed.select("id", "key", "name", "email", "phone", "region", "signed_up_at",
+                                    "accepts_email_v")
 
 
 def _known_customers(conn: "sqlite3.Connection", keys: pl.DataFrame, up_to: int | None = None) -> pl.DataFrame:
