@@ -19,12 +19,13 @@ It imports neither polars nor any of core but its errors.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from core.errors import StoreError
 
@@ -39,6 +40,13 @@ TABLE = "rows"  # the one table of each staging database
 PARTS = 8
 
 
+class Batch(NamedTuple):
+    """A batch written for the child: its Arrow file and its rows."""
+
+    path: Path
+    rows: int
+
+
 class StagingError(StoreError):
     """The staging child failed (a full disk, say); the import's transaction rolls back."""
 
@@ -46,8 +54,10 @@ class StagingError(StoreError):
 class Stager:
     """The parent's side: a staging directory, the child, and the parts sent to it.
 
-    ``put`` hands a batch to the child and says which part it went to;
-    ``ready(part)`` waits until that part is written and says its rows
+    ``write`` turns a batch into an Arrow file (on any one thread: the
+    import's reading thread does it, a batch ahead of the writer); ``put``
+    hands a batch, or a file ``write`` made, to the child and says which part
+    it went to; ``ready(part)`` waits until that part is written and says its rows
     (``part_path`` is the file to attach and land). ``close`` stops the child and removes the directory
     (detach the parts first, once the transaction has ended).
     """
@@ -57,15 +67,24 @@ class Stager:
         self.sent: dict[int, int] = {}  # part -> rows sent
         self._staged: dict[int, int] = {}  # part -> rows the child reported
         self._batches = 0
+        self._files = itertools.count(1)
         self._child: subprocess.Popen | None = None
 
     def part_path(self, part: int) -> Path:
         return self.directory / f"part{part}.db"
 
-    def put(self, frame: "pl.DataFrame") -> int:
-        """Queue ``frame`` (the child works while the caller goes on); the part it goes to."""
+    def write(self, frame: "pl.DataFrame") -> Batch:
+        """``frame`` as a file for the child, in the oldest Arrow layout (plain strings, not views: what it reads)."""
         import polars as pl
 
+        path = self.directory / f"{next(self._files):06d}.arrow"
+        frame.write_ipc_stream(path, compression="uncompressed", compat_level=pl.CompatLevel.oldest())
+        return Batch(path, frame.height)
+
+    def put(self, batch: "pl.DataFrame | Batch") -> int:
+        """Queue a batch (the child works while the caller goes on); the part it goes to."""
+        if not isinstance(batch, Batch):
+            batch = self.write(batch)
         if self._child is None:
             # A session of its own: a Ctrl-C at the terminal is the parent's to handle (it stops
             # the child itself), and ADBC would otherwise turn one into an error mid-ingest.
@@ -76,15 +95,12 @@ class Stager:
             )
         self._batches += 1
         part = min(self._batches, PARTS)
-        arrow = self.directory / f"{self._batches:06d}.arrow"
-        # The oldest layout (plain strings, not views): what the child's reader reads.
-        frame.write_ipc_stream(arrow, compression="uncompressed", compat_level=pl.CompatLevel.oldest())
         try:
-            self._child.stdin.write(f"{part}\t{arrow}\t{self.part_path(part)}\n")
+            self._child.stdin.write(f"{part}\t{batch.path}\t{self.part_path(part)}\n")
             self._child.stdin.flush()
         except BrokenPipeError:
             self._fail()
-        self.sent[part] = self.sent.get(part, 0) + frame.height
+        self.sent[part] = self.sent.get(part, 0) + batch.rows
         self._drain()
         return part
 

@@ -25,7 +25,7 @@ import re
 import sqlite3
 import threading
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping, TypeVar
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Mapping, TypeVar
 import polars as pl
 
 from core.audit import record
-from core.bulkwrite import PARTS, SCHEMA as STAGE, TABLE as STAGED, Stager
+from core.bulkwrite import PARTS, SCHEMA as STAGE, TABLE as STAGED, Batch as StagedBatch, Stager
 from core.csvread import LINE, RAW, read_batches
 from core.errors import InputError, NotFound, StoreError
 from core.records import (
@@ -63,6 +63,20 @@ BULK_MIN_ROWS = 100_000  # orders files expected to be larger are staged (a chil
 TEXT_BYTES_PER_ROW = 64  # a typical orders CSV row, to guess a text file's rows from its size
 HASH = "_pair"  # a customer's (key, by_email) as one 64-bit hash
 _PAIR_HASH = (pl.col("key").hash(0x7469657264657368) ^ pl.col("by_email").cast(pl.UInt64)).alias(HASH)
+ORDER_COLUMNS = ("order_id", "customer", "placed_at", "total_cents", "discount_cents", "refunded_cents", "status",
+                 "category")
+
+
+def _order_rows(good: pl.DataFrame, customers: pl.Series) -> pl.DataFrame:
+    """A batch's orders as the orders table has them (ORDER_COLUMNS).
+
+    They stay sorted by order_id (the reader sorts by _key), so the unique index grows at its end.
+    """
+    return good.select(
+        pl.col("_key").alias("order_id"), customers.alias("customer"), pl.col("placed_at_v").alias("placed_at"),
+        pl.col("total_v").alias("total_cents"), pl.col("discount_v").alias("discount_cents"),
+        pl.col("refunded_v").alias("refunded_cents"), pl.col("status_v").alias("status"), "category",
+    )
 
 
 @dataclass(frozen=True)
@@ -162,7 +176,7 @@ def import_file(
             if resolver is not None and resolver.before:
                 resolver.conn = lookups = store.reading_connection()
             # Closed on the way out, so an error here also stops the reading thread.
-            with closing(_ahead(lambda: _prepared_batches(reader, resolver))) as batches:
+            with closing(_ahead(lambda: _prepared_batches(reader, resolver, stager))) as batches:
                 for prepared, resolution in batches:
                     run.land(prepared, resolution)
                     if progress is not None:
@@ -239,13 +253,19 @@ T = TypeVar("T")
 
 
 def _prepared_batches(reader: RecordReader, customers: "_CustomerResolver | None" = None,
-                      ) -> Iterator[tuple[Prepared, "_Resolution | None"]]:
-    """Each batch validated, and with ``customers``, its orders' customers resolved."""
+                      stager: Stager | None = None) -> Iterator[tuple[Prepared, "_Resolution | None"]]:
+    """Each batch validated, and with ``customers``, its orders' customers resolved.
+
+    With a ``stager`` too, the orders are written for it here as well
+    (``resolution.staged``), so the writer only hands them on.
+    """
     with closing(read_batches(reader.table)) as batches:
         for batch in batches:
             # The last batch reaches the end of the file (no need to read ahead to know).
             prepared = reader.prepare(batch, last=batch.bytes_done >= reader.table.size)
             resolution = customers.resolve(prepared.good) if customers is not None and prepared.good.height else None
+            if resolution is not None and stager is not None:
+                resolution = replace(resolution, staged=stager.write(_order_rows(prepared.good, resolution.ids)))
             yield prepared, resolution
 
 
@@ -389,8 +409,6 @@ class _Run:
 
     # -- orders --
 
-    _ORDER_COLUMNS = ("order_id", "customer", "placed_at", "total_cents", "discount_cents", "refunded_cents",
-                      "status", "category")
     _ORDER_UPSERT = (
         " ON CONFLICT (order_id) DO UPDATE SET customer = excluded.customer, placed_at = excluded.placed_at, "
         "total_cents = excluded.total_cents, discount_cents = excluded.discount_cents, "
@@ -404,27 +422,21 @@ class _Run:
 
     def _land_orders(self, good: pl.DataFrame, bytes_done: int, resolution: "_Resolution") -> None:
         self._write_customers(resolution)
-        customer = resolution.ids
-        # Sorted by order_id (the reader sorts by _key), so the unique index grows at its end.
-        rows = good.select(
-            "_key", customer.alias("customer"), "placed_at_v", "total_v", "discount_v", "refunded_v", "status_v",
-            "category",
-        )
         expected = self.estimate_total(bytes_done)
         if self.batches == 1 and expected >= DROP_INDEX_MIN_ROWS:
             if self.store.scalar("SELECT count(*) FROM orders") < expected:
                 self._drop_customer_index()
         if self.stager is not None:
-            part = self.stager.put(rows.rename(dict(zip(rows.columns, self._ORDER_COLUMNS))))
+            part = self.stager.put(resolution.staged or _order_rows(good, resolution.ids))
             # The part before is written by now, or nearly: land it while this one is.
             self._land_staged_orders(below=part)
             return
         before = self.store.scalar("SELECT coalesce(max(id), 0) FROM orders")
         changed = _insert_rows(
-            self.conn, f"INSERT INTO orders ({', '.join(self._ORDER_COLUMNS)}, import_id) VALUES ",
-            rows, constants=(self.import_id,), tail=self._ORDER_UPSERT,
+            self.conn, f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}, import_id) VALUES ",
+            _order_rows(good, resolution.ids), constants=(self.import_id,), tail=self._ORDER_UPSERT,
         )
-        self._count_orders(before, changed, rows.height)
+        self._count_orders(before, changed, good.height)
 
     def _count_orders(self, before: int, changed: int, rows: int) -> None:
         # New rows take the next row ids, so the highest id tells inserts from updates.
@@ -449,7 +461,7 @@ class _Run:
             self.landed.add(part)
             schema = f"{STAGE}{part}"
             self.conn.execute(f"ATTACH DATABASE ? AS {schema}", (str(self.stager.part_path(part)),))
-            columns = ", ".join(self._ORDER_COLUMNS)
+            columns = ", ".join(ORDER_COLUMNS)
             before = self.store.scalar("SELECT coalesce(max(id), 0) FROM orders")
             with _checks_off(self.conn):
                 # WHERE true: without it SQLite would read ON CONFLICT as part of the SELECT's join.
@@ -647,6 +659,7 @@ class _Resolution:
     ids: pl.Series
     new: pl.DataFrame  # id, key, name, email, phone, region, signed_up_at, accepts_email_v
     earlier: pl.DataFrame  # id, signed_up_at
+    staged: StagedBatch | None = None  # the orders, written for the stager
 
 
 _BOTH_KINDS = pl.DataFrame({"by_email": [0, 1]}, schema={"by_email": pl.Int32})
