@@ -16,7 +16,9 @@ commit); ``process s`` is the whole command, interpreter start included, and
 busy machine wall times wander; the CPU time says how much work there was).
 ``CPU steal`` is the share of the machine's CPU time the hypervisor gave to
 other guests while the run went on: on a shared 2-core VM it can double a
-run's time, so read the figures beside it.
+run's time, so read the figures beside it. Not all of a neighbour's load shows
+as steal: ``ref loop`` times a fixed pure-Python loop just before each run
+(0.05 s when this machine runs at full speed); when it is slow, so is everything.
 Each scenario runs K times (default 3) and the table shows the median run.
 Target (issue 2): >= 250k rows/s end to end (<= 4 s for 1M rows), peak RSS
 <= 1.5 GB.
@@ -100,7 +102,20 @@ def cpu_ticks() -> tuple[int, int]:
     return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
 
 
+def reference_s() -> float:
+    """The best of three runs of a fixed loop: how fast this machine is being right now."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for value in range(1_000_000):
+            total += value * value
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def run(file: Path, db: Path, workdir: Path) -> dict:
+    reference = reference_s()
     report = workdir / "report.json"
     env = {**os.environ, "TIERDESK_NO_PROGRESS": "1"}
     ticks = cpu_ticks()
@@ -123,6 +138,7 @@ def run(file: Path, db: Path, workdir: Path) -> dict:
         "cpu_s": usage.ru_utime + usage.ru_stime,  # both cores count: polars runs on two threads
         "rss_mb": usage.ru_maxrss / 1024,  # KiB on Linux
         "steal": steal / total if total else 0.0,  # of the machine's CPU time while it ran
+        "reference_s": reference,
     }
 
 
@@ -150,16 +166,17 @@ def main() -> None:
                 results[scenario].append(run(file, db, workdir))
         print(f"\nimport orders, {options.rows:,} rows, {os.cpu_count()} cores, median of {options.repeat}\n")
         print("| scenario | inserted | unchanged | import s | rows/s | best run | process s | process CPU s | peak RSS "
-              "| CPU steal |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+              "| CPU steal | ref loop s |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for scenario, runs in results.items():
             middle = sorted(runs, key=lambda run: run["import_s"])[len(runs) // 2]
             rate = middle["rows"] / middle["import_s"]
             best = min(run["import_s"] for run in runs)
             print(f"| {scenario} | {middle['inserted']:,} | {middle['unchanged']:,} | {middle['import_s']:.2f} | "
                   f"{rate:,.0f} | {best:.2f} | {middle['process_s']:.2f} | {middle['cpu_s']:.2f} | "
-                  f"{middle['rss_mb']:,.0f} MB | {middle['steal']:.0%} |")
-        spread = {scenario: [f"{run['import_s']:.2f} ({run['steal']:.0%} steal)" for run in runs]
+                  f"{middle['rss_mb']:,.0f} MB | {middle['steal']:.0%} | {middle['reference_s']:.3f} |")
+        spread = {scenario: [f"{run['import_s']:.2f} ({run['steal']:.0%} steal, ref {run['reference_s']:.3f})"
+                             for run in runs]
                   for scenario, runs in results.items()}
         print(f"\nall runs (import s): {spread}")
 
