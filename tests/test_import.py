@@ -833,3 +833,21 @@ def test_an_email_that_is_also_a_new_customer_id_leads_there_however_the_file_is
         store.close()
     assert seen[16 << 20] == seen[60]
     assert [row["customer_id"] for row in seen[60]] == ["x@y.com", "x@y.com"]
+
+
+def test_an_email_the_store_answered_keeps_its_answer_when_a_later_batch_files_that_id(tmp_path, monkeypatch, bulk):
+    """The one case where batch cuts matter (see _CustomerResolver): the earlier batch's answer stands."""
+    monkeypatch.setattr(csvread, "CHUNK_BYTES", 60)  # about a batch a line
+    pad = "".join(f"P{n},C{n},,2025-03-10 10:00,5\n" for n in range(2, 8))
+    path = write(tmp_path, "o.csv", "order_id,customer_id,email,placed_at,total\n"
+                 "B1,,x@y.com,2025-01-01 10:00,5\n" + pad  # by the email: the store's K1
+                 + "A1,x@y.com,,2025-03-10 10:00,5\n" + pad.replace("P", "Q")  # a new customer with that id
+                 + "B2,,x@y.com,2025-04-01 10:00,5\n")  # by the email again
+    store = make_store(tmp_path / "s.db")
+    run(store, "customers", write(tmp_path, "c.csv", "customer_id,email\nK1,x@y.com\n"))
+    result = run(store, "orders", path, bulk=bulk)
+    assert result.rejected == 0 and result.inserted == 15
+    owners = dict(store.conn.execute("SELECT o.order_id, c.customer_id FROM orders o "
+                                     "JOIN customers c ON c.id = o.customer WHERE o.order_id IN ('A1', 'B1', 'B2')"))
+    assert owners == {"B1": "K1", "A1": "x@y.com", "B2": "K1"}
+    store.close()
