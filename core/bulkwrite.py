@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,8 +55,9 @@ class StagingError(StoreError):
 class Stager:
     """The parent's side: a staging directory, the child, and the parts sent to it.
 
-    ``write`` turns a batch into an Arrow file (on any one thread: the
-    import's reading thread does it, a batch ahead of the writer); ``put``
+    ``write`` turns a batch into an Arrow file (it may run on another
+    thread than the rest: the import's reading thread calls it, a batch
+    ahead of the writer); ``put``
     hands a batch, or a file ``write`` made, to the child and says which part
     it went to; ``ready(part)`` waits until that part is written and says its rows
     (``part_path`` is the file to attach and land). ``close`` stops the child and removes the directory
@@ -66,8 +68,9 @@ class Stager:
         self.directory = Path(tempfile.mkdtemp(prefix="tierdesk-import-"))  # 0700: rows may name people
         self.sent: dict[int, int] = {}  # part -> rows sent
         self._staged: dict[int, int] = {}  # part -> rows the child reported
+        self._files: dict[int, list[int]] = {}  # part -> [files sent, files the child reported]
         self._batches = 0
-        self._files = itertools.count(1)
+        self._names = itertools.count(1)
         self._child: subprocess.Popen | None = None
 
     def part_path(self, part: int) -> Path:
@@ -77,7 +80,7 @@ class Stager:
         """``frame`` as a file for the child, in the oldest Arrow layout (plain strings, not views: what it reads)."""
         import polars as pl
 
-        path = self.directory / f"{next(self._files):06d}.arrow"
+        path = self.directory / f"{next(self._names):06d}.arrow"
         frame.write_ipc_stream(path, compression="uncompressed", compat_level=pl.CompatLevel.oldest())
         return Batch(path, frame.height)
 
@@ -101,6 +104,7 @@ class Stager:
         except BrokenPipeError:
             self._fail()
         self.sent[part] = self.sent.get(part, 0) + batch.rows
+        self._files.setdefault(part, [0, 0])[0] += 1
         self._drain()
         return part
 
@@ -118,10 +122,12 @@ class Stager:
     def _take(self, line: str) -> None:
         word, done, rows = line.split()
         self._staged[int(done)] = self._staged.get(int(done), 0) + int(rows)
+        self._files.setdefault(int(done), [0, 0])[1] += 1
 
     def ready(self, part: int) -> int:
-        """Wait until everything sent to ``part`` is written; its rows."""
-        while self._staged.get(part, 0) < self.sent.get(part, 0):
+        """Wait until every file sent to ``part`` is written; its rows."""
+        files = self._files.get(part, [0, 0])
+        while files[1] < files[0]:
             line = self._child.stdout.readline() if self._child is not None else ""
             if not line:  # the child died or closed its output
                 self._child.wait()
@@ -144,9 +150,8 @@ class Stager:
         if self._child is not None and self._child.poll() is None:
             self._child.kill()
             self._child.communicate()
-        for leftover in self.directory.iterdir():
-            leftover.unlink()
-        self.directory.rmdir()
+        # Whatever is left, even a file the reading thread is still writing as an import is cut short.
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def main() -> None:
@@ -193,8 +198,6 @@ def main() -> None:
     # The input ended: the parent only lets that happen by dying (it kills this process when it
     # is done), so nobody else will remove its staging files.
     if directory is not None:
-        import shutil
-
         shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -746,6 +746,51 @@ def test_a_staging_child_that_dies_fails_the_import_cleanly(tmp_path, monkeypatc
     assert list(tmp_path.iterdir()) == []
 
 
+def test_staged_parts_have_the_stores_page_size(tmp_path, monkeypatch):
+    from core.bulkwrite import Stager
+    from core.store import PAGE_SIZE
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stager = Stager()
+    part = stager.put(pl.DataFrame({"order_id": ["A", "B"], "customer": [1, 2]}))
+    assert stager.ready(part) == 2
+    header = stager.part_path(part).read_bytes()[:100]  # SQLite's file header: the page size at byte 16
+    assert int.from_bytes(header[16:18], "big") == PAGE_SIZE
+    stager.close()
+
+
+def test_a_staging_child_that_miscounts_fails_the_import_instead_of_waiting(tmp_path, monkeypatch):
+    """The parent waits for a report per file it sent, then compares rows: a wrong count cannot hang it."""
+    import subprocess
+    import threading
+
+    from core.bulkwrite import Stager, StagingError
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stager = Stager()
+    # A child that speaks the protocol but reports an unknown count, as an ADBC driver may.
+    stager._child = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfor line in sys.stdin:\n    print('ok', line.split()[0], -1, flush=True)\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    part = stager.put(pl.DataFrame({"order_id": ["A", "B"], "customer": [1, 2]}))
+    raised: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            stager.ready(part)
+        except BaseException as exc:
+            raised.append(exc)
+
+    waiting = threading.Thread(target=wait, daemon=True)
+    waiting.start()
+    waiting.join(timeout=20)
+    assert not waiting.is_alive(), "ready() hung on a child that miscounted"
+    assert len(raised) == 1 and isinstance(raised[0], StagingError) and "sent 2, staged -1" in str(raised[0])
+    stager.close()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_staging_child_outlives_no_parent_and_ignores_the_terminals_ctrl_c(tmp_path):
     """Killed mid-import, the parent cannot clean up: its child removes the staging files."""
     import os
