@@ -147,6 +147,13 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    finally:
+        # The process ends here: spare the interpreter its last full garbage collection, a
+        # walk over every object polars, typer and rich made (0.1 s after a large import).
+        # Stores are closed and files flushed by now; the OS takes the memory back.
+        import gc
+
+        gc.freeze()
 
 
 if __name__ == "__main__":
