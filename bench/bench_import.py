@@ -19,7 +19,8 @@ other guests while the run went on: on a shared 2-core VM it can double a
 run's time, so read the figures beside it. Not all of a neighbour's load shows
 as steal: ``ref loop`` times a fixed pure-Python loop just before each run
 (0.05 s at full speed on the machine the README's figures come from; compare
-it only with runs on the same machine): when it is slow, so is everything.
+it only with runs on the same machine), a rough sign of how fast the machine
+is being at the time.
 Each scenario runs K times (default 3) and the table shows the median run.
 Target (issue 2): >= 250k rows/s end to end (<= 4 s for 1M rows), peak RSS
 <= 1.5 GB.
