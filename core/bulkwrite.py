@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -48,6 +49,16 @@ class Batch(NamedTuple):
     rows: int
 
 
+@dataclass
+class _Part:
+    """One staging database: what was sent to it, and what the child says it wrote."""
+
+    files_sent: int = 0
+    rows_sent: int = 0
+    files_staged: int = 0
+    rows_staged: int = 0
+
+
 class StagingError(StoreError):
     """The staging child failed (a full disk, say); the import's transaction rolls back."""
 
@@ -57,18 +68,16 @@ class Stager:
 
     ``write`` turns a batch into an Arrow file (it may run on another
     thread than the rest: the import's reading thread calls it, a batch
-    ahead of the writer); ``put``
-    hands a batch, or a file ``write`` made, to the child and says which part
-    it went to; ``ready(part)`` waits until that part is written and says its rows
-    (``part_path`` is the file to attach and land). ``close`` stops the child and removes the directory
-    (detach the parts first, once the transaction has ended).
+    ahead of the writer); ``put`` hands such a file to the child and says
+    which part it went to; ``ready(part)`` waits until that part is written
+    and says its rows (``part_path`` is the file to attach and land;
+    ``parts`` the parts sent to so far). ``close`` stops the child and
+    removes the directory (detach the parts first, once the transaction has ended).
     """
 
     def __init__(self) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="tierdesk-import-"))  # 0700: rows may name people
-        self.sent: dict[int, int] = {}  # part -> rows sent
-        self._staged: dict[int, int] = {}  # part -> rows the child reported
-        self._files: dict[int, list[int]] = {}  # part -> [files sent, files the child reported]
+        self.parts: dict[int, _Part] = {}
         self._batches = 0
         self._names = itertools.count(1)
         self._child: subprocess.Popen | None = None
@@ -84,10 +93,8 @@ class Stager:
         frame.write_ipc_stream(path, compression="uncompressed", compat_level=pl.CompatLevel.oldest())
         return Batch(path, frame.height)
 
-    def put(self, batch: "pl.DataFrame | Batch") -> int:
-        """Queue a batch (the child works while the caller goes on); the part it goes to."""
-        if not isinstance(batch, Batch):
-            batch = self.write(batch)
+    def put(self, batch: Batch) -> int:
+        """Queue a batch ``write`` made (the child works while the caller goes on); the part it goes to."""
         if self._child is None:
             # A session of its own: a Ctrl-C at the terminal is the parent's to handle (it stops
             # the child itself), and ADBC would otherwise turn one into an error mid-ingest.
@@ -103,8 +110,9 @@ class Stager:
             self._child.stdin.flush()
         except BrokenPipeError:
             self._fail()
-        self.sent[part] = self.sent.get(part, 0) + batch.rows
-        self._files.setdefault(part, [0, 0])[0] += 1
+        sent = self.parts.setdefault(part, _Part())
+        sent.files_sent += 1
+        sent.rows_sent += batch.rows
         self._drain()
         return part
 
@@ -121,21 +129,22 @@ class Stager:
 
     def _take(self, line: str) -> None:
         word, done, rows = line.split()
-        self._staged[int(done)] = self._staged.get(int(done), 0) + int(rows)
-        self._files.setdefault(int(done), [0, 0])[1] += 1
+        staged = self.parts.setdefault(int(done), _Part())
+        staged.files_staged += 1
+        staged.rows_staged += int(rows)
 
     def ready(self, part: int) -> int:
         """Wait until every file sent to ``part`` is written; its rows."""
-        files = self._files.get(part, [0, 0])
-        while files[1] < files[0]:
+        counts = self.parts.setdefault(part, _Part())
+        while counts.files_staged < counts.files_sent:
             line = self._child.stdout.readline() if self._child is not None else ""
             if not line:  # the child died or closed its output
                 self._child.wait()
                 self._fail(self._child.stderr.read())
             self._take(line)
-        if self._staged.get(part, 0) != self.sent.get(part, 0):
-            raise StagingError(f"staging lost rows: sent {self.sent.get(part, 0)}, staged {self._staged.get(part)}")
-        return self.sent.get(part, 0)
+        if counts.rows_staged != counts.rows_sent:
+            raise StagingError(f"staging lost rows: sent {counts.rows_sent}, staged {counts.rows_staged}")
+        return counts.rows_sent
 
     def _fail(self, err: str | None = None) -> None:
         if err is None and self._child is not None:

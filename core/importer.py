@@ -427,7 +427,8 @@ class _Run:
             if self.store.scalar("SELECT count(*) FROM orders") < expected:
                 self._drop_customer_index()
         if self.stager is not None:
-            part = self.stager.put(resolution.staged or _order_rows(good, resolution.ids))
+            # With a stager, the reading thread resolved this batch and wrote it for the child.
+            part = self.stager.put(resolution.staged)
             # The part before is written by now, or nearly: land it while this one is.
             self._land_staged_orders(below=part)
             return
@@ -454,7 +455,7 @@ class _Run:
         """
         if self.stager is None:
             return
-        for part in sorted(self.stager.sent):
+        for part in sorted(self.stager.parts):
             if part >= below or part in self.landed:
                 continue
             staged = self.stager.ready(part)

@@ -737,7 +737,7 @@ def test_a_staging_child_that_dies_fails_the_import_cleanly(tmp_path, monkeypatc
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     stager = Stager()
-    part = stager.put(pl.DataFrame({"order_id": ["A"], "customer": [1]}))
+    part = stager.put(stager.write(pl.DataFrame({"order_id": ["A"], "customer": [1]})))
     stager._child.kill()  # as a crash or the OOM killer would
     with pytest.raises(StagingError, match="staging the import failed") as caught:
         stager.ready(part)
@@ -752,7 +752,7 @@ def test_staged_parts_have_the_stores_page_size(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     stager = Stager()
-    part = stager.put(pl.DataFrame({"order_id": ["A", "B"], "customer": [1, 2]}))
+    part = stager.put(stager.write(pl.DataFrame({"order_id": ["A", "B"], "customer": [1, 2]})))
     assert stager.ready(part) == 2
     header = stager.part_path(part).read_bytes()[:100]  # SQLite's file header: the page size at byte 16
     assert int.from_bytes(header[16:18], "big") == PAGE_SIZE
@@ -773,7 +773,7 @@ def test_a_staging_child_that_miscounts_fails_the_import_instead_of_waiting(tmp_
         [sys.executable, "-c", "import sys\nfor line in sys.stdin:\n    print('ok', line.split()[0], -1, flush=True)\n"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    part = stager.put(pl.DataFrame({"order_id": ["A", "B"], "customer": [1, 2]}))
+    part = stager.put(stager.write(pl.DataFrame({"order_id": ["A", "B"], "customer": [1, 2]})))
     raised: list[BaseException] = []
 
     def wait() -> None:
@@ -804,7 +804,7 @@ def test_a_staging_child_outlives_no_parent_and_ignores_the_terminals_ctrl_c(tmp
         "import polars as pl\n"
         "from core.bulkwrite import Stager\n"
         "stager = Stager()\n"
-        "stager.ready(stager.put(pl.DataFrame({'order_id': ['A'], 'customer': [1]})))\n"
+        "stager.ready(stager.put(stager.write(pl.DataFrame({'order_id': ['A'], 'customer': [1]}))))\n"
         "print(stager._child.pid, os.getsid(stager._child.pid), os.getsid(0), flush=True)\n"
         "os._exit(9)  # as SIGKILL or the OOM killer would leave it: no finally, no close()\n"
     )
