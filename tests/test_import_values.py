@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core import cells
-from core.csvread import open_table, sniff_delimiter
+from core import csvread
+from core.csvread import open_table, read_batches, sniff_delimiter
 from core.errors import InputError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -145,3 +146,25 @@ def test_header_names_are_made_unique(tmp_path):
     path = tmp_path / "dupes.csv"
     path.write_text("id,ID, ,total\n1,2,3,4\n")
     assert open_table(path).columns == ("id", "ID (2)", "column 3", "total")
+
+
+_CELL = st.text(alphabet="ab 1\t", max_size=3)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(_CELL, min_size=0, max_size=6).map(lambda cells: ",".join(cells)), min_size=1, max_size=30),
+    st.sampled_from(["\n", "\r\n"]),
+    st.integers(min_value=60, max_value=400),
+)
+def test_the_fast_reader_agrees_with_the_exact_one_on_ragged_and_blank_lines(tmp_path_factory, lines, newline,
+                                                                             block):
+    """Field counts, line numbers, raw text and cells, batch cuts aside, as Python's csv module reads them."""
+    path = tmp_path_factory.mktemp("ragged") / "rows.csv"
+    path.write_bytes(("a,b,c,d" + newline + newline.join(lines) + newline).encode())
+    table = open_table(path)
+    fast = pl.concat([batch.frame for batch in read_batches(table, block)])
+    exact = pl.concat([batch.frame for batch in csvread._exact_batches(
+        table, "utf-8", table.data_offset, table.first_line, len(table.columns))])
+    columns = [csvread.LINE, csvread.FIELDS, csvread.RAW, *(table.cell(index) for index in range(4))]
+    assert fast.select(columns).to_dicts() == exact.select(columns).to_dicts()
