@@ -1,7 +1,9 @@
 """Turning the text cells of an imported file into typed values.
 
-Every parser here takes a polars Series of text (already stripped, blanks as
-null) and returns a Series of values, null where the text cannot be read.
+Every parser here takes text (already stripped, blanks as null) and gives
+values, null where the text cannot be read: a :class:`Reading` for
+:func:`read_columns`, which reads a frame's columns side by side, and a
+function of a Series for one column.
 The caller tells "blank" from "unreadable" by comparing the two, so the
 rejection reasons stay with the importer.
 
@@ -18,10 +20,37 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Callable
+from typing import Callable, Mapping, NamedTuple
 from zoneinfo import ZoneInfo
 
 import polars as pl
+
+
+class Reading(NamedTuple):
+    """How to read a column of cells: most of them at once, then the rest.
+
+    ``fast`` is one polars expression that reads the usual layouts (null
+    where it cannot); ``rest(text, result)`` fills in what it left open.
+    """
+
+    fast: Callable[[pl.Expr], pl.Expr]
+    rest: Callable[[pl.Series, pl.Series], pl.Series]
+
+
+def read_columns(frame: pl.DataFrame, readings: Mapping[str, Reading]) -> list[pl.Series]:
+    """The columns of ``frame`` named in ``readings``, each read its way.
+
+    Every column's fast expression goes into one ``select``, which polars
+    runs side by side on its threads; then each column's rest.
+    """
+    fast = frame.select(reading.fast(pl.col(name)).alias(name) for name, reading in readings.items())
+    return [reading.rest(frame[name], fast[name]).alias(name) for name, reading in readings.items()]
+
+
+def read_column(text: pl.Series, reading: Reading) -> pl.Series:
+    """One column read: :func:`read_columns` for a single Series."""
+    return read_columns(pl.DataFrame({"cells": text}), {"cells": reading})[0].alias(text.name)
+
 
 # --- instants --------------------------------------------------------------
 
@@ -90,27 +119,42 @@ def _repeats(layout: str) -> bool:
     return "%H" not in layout
 
 
+def _naive(text: pl.Expr, layout: str, zone: ZoneInfo) -> pl.Expr:
+    """Unix seconds of cells in a naive ``layout``, read in ``zone``."""
+    local = text.str.strptime(pl.Datetime("ms"), layout, strict=False, cache=_repeats(layout))
+    if zone.key not in _UTC_NAMES:
+        local = local.dt.replace_time_zone(zone.key, ambiguous="earliest", non_existent="null")
+    return local.dt.epoch("s")
+
+
+def instant_reading(zone: ZoneInfo) -> Reading:
+    """Unix seconds (Int64) for each cell; null where blank or unreadable.
+
+    The first layout reads most files whole; the others, then the reference
+    parser, take what each leaves.
+    """
+    def rest(text: pl.Series, result: pl.Series) -> pl.Series:
+        todo = text.is_not_null() & result.is_null()
+        for layout in _NAIVE_LAYOUTS[1:]:
+            if not todo.any():
+                break
+            result, todo = _fill(result, todo, pl.select(_naive(pl.lit(text), layout, zone)).to_series())
+        for layout in _AWARE_LAYOUTS:
+            if not todo.any():
+                break
+            parsed = text.str.strptime(pl.Datetime("us", "UTC"), layout, strict=False,
+                                       cache=_repeats(layout)).dt.epoch("s")
+            result, todo = _fill(result, todo, parsed)
+        if todo.any():
+            result = _by_distinct_value(result, text, todo, lambda value: parse_instant_text(value, zone))
+        return result
+
+    return Reading(lambda text: _naive(text, _NAIVE_LAYOUTS[0], zone), rest)
+
+
 def instants(text: pl.Series, zone: ZoneInfo) -> pl.Series:
     """Unix seconds (Int64) for each cell; null where blank or unreadable."""
-    result: pl.Series | None = None
-    todo = text.is_not_null()
-    for layout in _NAIVE_LAYOUTS:
-        if not todo.any():
-            break
-        local = text.str.strptime(pl.Datetime("ms"), layout, strict=False, cache=_repeats(layout))
-        if zone.key not in _UTC_NAMES:
-            local = local.dt.replace_time_zone(zone.key, ambiguous="earliest", non_existent="null")
-        result, todo = _fill(result, todo, local.dt.epoch("s"))
-    for layout in _AWARE_LAYOUTS:
-        if not todo.any():
-            break
-        parsed = text.str.strptime(pl.Datetime("us", "UTC"), layout, strict=False, cache=_repeats(layout)).dt.epoch("s")
-        result, todo = _fill(result, todo, parsed)
-    if result is None:  # every cell blank
-        return pl.Series(text.name, [None] * len(text), dtype=pl.Int64)
-    if todo.any():
-        result = _by_distinct_value(result, text, todo, lambda value: parse_instant_text(value, zone))
-    return result.rename(text.name)
+    return read_column(text, instant_reading(zone))
 
 
 # --- money -----------------------------------------------------------------
@@ -167,19 +211,29 @@ def parse_amount_text(text: str, decimal_comma: bool = False) -> int | None:
     return -cents if negative else cents
 
 
-def amounts(text: pl.Series, decimal_comma: bool = False) -> pl.Series:
+def amount_reading(decimal_comma: bool = False) -> Reading:
     """Integer cents (Int64) for each cell, negative where the text is; null if blank or unreadable."""
     separator = "," if decimal_comma else r"\."
-    digits = text.str.replace(",", ".", literal=True) if decimal_comma else text
-    simple = text.str.contains(rf"^\d{{1,{MAX_DIGITS}}}(?:{separator}\d{{0,2}})?$").fill_null(False)
-    # At most 15 significant digits (the pattern): a float holds them to well within a
-    # hundredth of a cent, so rounding to whole cents is exact.
-    cents = (digits.cast(pl.Float64, strict=False) * 100).round().cast(pl.Int64, strict=False)
-    result = pl.select(pl.when(simple).then(cents).alias(text.name)).to_series()
-    todo = text.is_not_null() & result.is_null()
-    if todo.any():
-        result = _by_distinct_value(result, text, todo, lambda value: parse_amount_text(value, decimal_comma))
-    return result
+
+    def fast(text: pl.Expr) -> pl.Expr:
+        digits = text.str.replace(",", ".", literal=True) if decimal_comma else text
+        simple = text.str.contains(rf"^\d{{1,{MAX_DIGITS}}}(?:{separator}\d{{0,2}})?$").fill_null(False)
+        # At most 15 significant digits (the pattern): a float holds them to well within a
+        # hundredth of a cent, so rounding to whole cents is exact.
+        return pl.when(simple).then((digits.cast(pl.Float64, strict=False) * 100).round().cast(pl.Int64, strict=False))
+
+    def rest(text: pl.Series, result: pl.Series) -> pl.Series:
+        todo = text.is_not_null() & result.is_null()
+        if todo.any():
+            result = _by_distinct_value(result, text, todo, lambda value: parse_amount_text(value, decimal_comma))
+        return result
+
+    return Reading(fast, rest)
+
+
+def amounts(text: pl.Series, decimal_comma: bool = False) -> pl.Series:
+    """Integer cents (Int64) for each cell, negative where the text is; null if blank or unreadable."""
+    return read_column(text, amount_reading(decimal_comma))
 
 
 # --- words -----------------------------------------------------------------
@@ -192,29 +246,30 @@ CONSENT_WORDS: dict[str, int] = {
 }
 
 
+def word_reading(vocabulary: dict[str, object], dtype: pl.DataType) -> Reading:
+    """Map each cell through ``vocabulary`` (case-insensitive; spaces and hyphens as "_"); null if blank or unknown."""
+    def rest(text: pl.Series, result: pl.Series) -> pl.Series:
+        todo = text.is_not_null() & result.is_null()
+        if todo.any():  # only cells not already written as the vocabulary writes them
+            normal = text.filter(todo).str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
+            found = normal.replace_strict(vocabulary, default=None, return_dtype=dtype)
+            result = result.scatter(todo.arg_true(), found)
+        return result
+
+    return Reading(lambda text: text.replace_strict(vocabulary, default=None, return_dtype=dtype), rest)
+
+
 def words(text: pl.Series, vocabulary: dict[str, object], dtype: pl.DataType) -> pl.Series:
     """Map each cell through ``vocabulary`` (case-insensitive; spaces and hyphens as "_"); null if blank or unknown."""
-    result = text.replace_strict(vocabulary, default=None, return_dtype=dtype)
-    todo = text.is_not_null() & result.is_null()
-    if todo.any():  # only cells not already written as the vocabulary writes them
-        normal = text.filter(todo).str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
-        found = normal.replace_strict(vocabulary, default=None, return_dtype=dtype)
-        result = result.scatter(todo.arg_true(), found)
-    return result
+    return read_column(text, word_reading(vocabulary, dtype))
 
 
 # --- helpers ---------------------------------------------------------------
 
 
-def _fill(result: pl.Series | None, todo: pl.Series, parsed: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """Take ``parsed`` where the result is still open; return the new result and what stays open.
-
-    The first layout tried (no result yet) gives the result as it is: null
-    where it read nothing, which is where the cell is blank or still open.
-    """
+def _fill(result: pl.Series, todo: pl.Series, parsed: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Take ``parsed`` where the result is still open; return the new result and what stays open."""
     take = todo & parsed.is_not_null()
-    if result is None:
-        return parsed, todo & ~take
     return result.zip_with(~take, parsed), todo & ~take
 
 

@@ -477,7 +477,7 @@ def validate(kind: str, text: pl.DataFrame, labels: dict[str, str], table: Table
             text = text.with_columns(pl.lit(None, dtype=pl.String).alias(name))
     text = text.with_columns(pl.col("email").str.to_lowercase())
     checks: list[tuple[pl.Expr, str | None, pl.Expr]] = []
-    parsed: list[pl.Series] = []
+    readings: dict[str, cells.Reading] = {}  # read side by side, below
 
     def label(name: str) -> str:
         return labels.get(name, name)
@@ -490,17 +490,17 @@ def validate(kind: str, text: pl.DataFrame, labels: dict[str, str], table: Table
 
     def instant(name: str) -> None:
         unreadable(name, pl.format(f"cannot read '{{}}' as a date or time ({cells.INSTANT_HINT})", pl.col(name)))
-        parsed.append(cells.instants(text[name], zone).alias(f"{name}_v"))
+        readings[name] = cells.instant_reading(zone)
 
     def amount(name: str) -> None:
         unreadable(name, pl.format("'{}' is not an amount", pl.col(name)))
         checks.append((pl.col(f"{name}_v") < 0, label(name), pl.format("negative amount '{}'", pl.col(name))))
-        parsed.append(cells.amounts(text[name], decimal_comma).alias(f"{name}_v"))
+        readings[name] = cells.amount_reading(decimal_comma)
 
     def vocabulary(name: str, words: dict, accepted: str, dtype: pl.DataType = pl.String) -> None:
         what = name.replace("_", " ")
         unreadable(name, pl.format(f"unknown {what} '{{}}' (accepted: {accepted})", pl.col(name)))
-        parsed.append(cells.words(text[name], words, dtype).alias(f"{name}_v"))
+        readings[name] = cells.word_reading(words, dtype)
 
     width = len(table.columns)
     checks.append((pl.col(FIELDS) != width, None, _ragged_reason(width)))
@@ -518,7 +518,7 @@ def validate(kind: str, text: pl.DataFrame, labels: dict[str, str], table: Table
         amount("discount")
         amount("refunded")
         vocabulary("status", STATUS_WORDS, ", ".join(ORDER_STATUSES) + ", or completed, refunded, canceled, ...")
-        parsed.append(cells.words(text["accepts_email"], cells.CONSENT_WORDS, pl.Int64).alias("accepts_email_v"))
+        readings["accepts_email"] = cells.word_reading(cells.CONSENT_WORDS, pl.Int64)
         checks.append((pl.col("refunded_v") > pl.col("total_v"), label("refunded"),
                        pl.format("refunded '{}' is more than the total '{}'", pl.col("refunded"), pl.col("total"))))
     elif kind == "customers":
@@ -535,7 +535,7 @@ def validate(kind: str, text: pl.DataFrame, labels: dict[str, str], table: Table
         required("at")
         instant("at")
 
-    text = text.with_columns(parsed)
+    text = text.with_columns(value.alias(f"{value.name}_v") for value in cells.read_columns(text, readings))
     # A row's reason is its first failing check, in the order they were listed. ("" stands
     # for a check of the whole row, so the coalesce stops there too.)
     text = text.with_columns(
