@@ -72,6 +72,7 @@ class Batch:
 
     frame: pl.DataFrame
     bytes_done: int  # of the file, so far; the last batch of a file has bytes_done == size
+    padded: bool = True  # whether a cell may start or end with whitespace (False: none does)
 
 
 # --- looking at a file ---------------------------------------------------------
@@ -291,7 +292,7 @@ def _csv_batches(table: Table, chunk_bytes: int) -> Iterator[Batch]:
                 return
             offset += len(piece)
             line += piece.count(b"\n")
-            yield Batch(frame, offset)
+            yield Batch(frame, offset, _padded(piece, table.delimiter or ","))
 
 
 def _utf8_error(table: Table, piece: bytes, codec: str, line: int) -> InputError:
@@ -348,6 +349,25 @@ def _fast_frame(table: Table, piece: bytes, codec: str, line: int, width: int) -
         lines.str.strip_suffix("\r") if crlf else lines,
     )
     return frame.filter(~blank) if blank.any() else frame
+
+
+def _padded(piece: bytes, delimiter: str) -> bool:
+    """Whether a cell of ``piece`` (whole lines) may start or end with whitespace.
+
+    Most exports never pad a cell, and then nothing need strip every cell of
+    every column. Only plain ASCII with LF line ends and no quotes is looked
+    at: there a cell is padded only if whitespace touches a delimiter or a
+    line's end.
+    """
+    if b'"' in piece or b"\r" in piece or not piece.isascii():
+        return True
+    spaces = [byte for byte in b" \t\x0b\x0c" if byte != ord(delimiter) and bytes([byte]) in piece]
+    if not spaces:
+        return False
+    data = np.frombuffer(piece, dtype=np.uint8)  # a pass or two over the bytes: far less than stripping
+    space = data == spaces[0] if len(spaces) == 1 else np.isin(data, spaces)
+    edge = (data == ord(delimiter)) | (data == ord("\n"))
+    return bool(space[0] or space[-1] or (space[1:] & edge[:-1]).any() or (space[:-1] & edge[1:]).any())
 
 
 def _count_fields(lines: pl.Series, delimiter: str) -> pl.Series:

@@ -252,7 +252,7 @@ class RecordReader:
         if self.plan.format == "shopify":
             text, early = self._shopify_records(frame, last)
         else:
-            text, early = self._records(frame), None
+            text, early = self._records(frame, batch.padded), None
         checked = validate(self.kind, text, self.plan.labels, self.table, self.zone, self.decimal_comma)
         checked = self._mark_duplicates(checked, last)
         failed = pl.col("_reason").is_not_null()
@@ -266,12 +266,12 @@ class RecordReader:
         good = checked.filter(~failed).select(LANDING_COLUMNS[self.kind])
         return Prepared(good=good, rejects=rejects, rows=rows, bytes_done=batch.bytes_done, originals=originals)
 
-    def _records(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """One text column per field, stripped, a blank cell null."""
-        stripped = frame.select(
-            LINE, FIELDS, RAW,
-            *[pl.col(self.table.cell(index)).str.strip_chars().alias(name) for name, index in self.plan.columns.items()],
-        )
+    def _records(self, frame: pl.DataFrame, padded: bool = True) -> pl.DataFrame:
+        """One text column per field, stripped, a blank cell null (without padding, they are both already)."""
+        cells = [pl.col(self.table.cell(index)).alias(name) for name, index in self.plan.columns.items()]
+        if not padded:
+            return frame.select(LINE, FIELDS, RAW, *cells)
+        stripped = frame.select(LINE, FIELDS, RAW, *[cell.str.strip_chars() for cell in cells])
         return stripped.with_columns(pl.when(pl.col(name).str.len_bytes() > 0).then(pl.col(name)).alias(name)
                                      for name in self.plan.columns)
 

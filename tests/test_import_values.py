@@ -168,3 +168,20 @@ def test_the_fast_reader_agrees_with_the_exact_one_on_ragged_and_blank_lines(tmp
         table, "utf-8", table.data_offset, table.first_line, len(table.columns))])
     columns = [csvread.LINE, csvread.FIELDS, csvread.RAW, *(table.cell(index) for index in range(4))]
     assert fast.select(columns).to_dicts() == exact.select(columns).to_dicts()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.text(alphabet="ab1 \t\x0b\x0c", max_size=4), min_size=4, max_size=4), min_size=1,
+                max_size=12), st.sampled_from([",", ";", "\t", "|"]))
+def test_a_block_said_to_be_unpadded_has_no_cell_to_strip(tmp_path_factory, rows, delimiter):
+    """Skipping the strip is safe: no cell of such a block starts or ends with whitespace, or is only that."""
+    path = tmp_path_factory.mktemp("padding") / "rows.csv"
+    lines = [delimiter.join(cell.replace(delimiter, "") for cell in row) for row in rows]
+    path.write_bytes((delimiter.join("abcd") + "\n" + "\n".join(lines) + "\n").encode())
+    table = open_table(path)
+    for batch in read_batches(table):
+        if batch.padded:
+            continue
+        cells = batch.frame.select(table.cell(index) for index in range(4))
+        stripped = cells.select(pl.all().str.strip_chars().replace("", None))
+        assert cells.to_dicts() == stripped.to_dicts()
