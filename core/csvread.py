@@ -284,14 +284,15 @@ def _csv_batches(table: Table, chunk_bytes: int) -> Iterator[Batch]:
             else:
                 cut = len(data)
             piece, carry = data[:cut], data[cut:]
-            frame = _fast_frame(table, piece, codec, line, width)
-            if frame is None:
+            read = _fast_frame(table, piece, codec, line, width)
+            if read is None:
                 # A quoted field spans lines somewhere in this block: from its
                 # start (a record boundary) on, follow the quotes exactly.
                 yield from _exact_batches(table, codec, offset, line, width)
                 return
+            frame, lines = read
             offset += len(piece)
-            line += piece.count(b"\n")
+            line += lines
             yield Batch(frame, offset, _padded(piece, table.delimiter or ","))
 
 
@@ -305,8 +306,8 @@ def _utf8_error(table: Table, piece: bytes, codec: str, line: int) -> InputError
     return InputError(f"{table.name}: line {line} is not valid {codec.upper()}; pass --encoding {other}")
 
 
-def _fast_frame(table: Table, piece: bytes, codec: str, line: int, width: int) -> pl.DataFrame | None:
-    """The records of ``piece`` (whole lines), or None if a quoted field spans lines in it."""
+def _fast_frame(table: Table, piece: bytes, codec: str, line: int, width: int) -> tuple[pl.DataFrame, int] | None:
+    """The records of ``piece`` (whole lines) and its number of lines, or None if a quoted field spans lines in it."""
     if codec == "utf-8":
         utf8 = piece
     else:
@@ -348,7 +349,7 @@ def _fast_frame(table: Table, piece: bytes, codec: str, line: int, width: int) -
         pl.int_range(line, line + cells.height, dtype=pl.Int64).alias(LINE), fields,
         lines.str.strip_suffix("\r") if crlf else lines,
     )
-    return frame.filter(~blank) if blank.any() else frame
+    return (frame.filter(~blank) if blank.any() else frame), cells.height
 
 
 def _padded(piece: bytes, delimiter: str) -> bool:
