@@ -133,6 +133,14 @@ class Stager:
         staged.files_staged += 1
         staged.rows_staged += int(rows)
 
+    def finished(self) -> list[int]:
+        """The parts no batch will be added to whose files are all written (without waiting)."""
+        if self._child is not None:
+            self._drain()
+        open_part = min(self._batches + 1, PARTS)  # the part the next batch would go to
+        return [part for part, counts in sorted(self.parts.items())
+                if part < open_part and counts.files_staged == counts.files_sent]
+
     def ready(self, part: int) -> int:
         """Wait until every file sent to ``part`` is written; its rows."""
         counts = self.parts.setdefault(part, _Part())

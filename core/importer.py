@@ -56,6 +56,7 @@ REASON_CHARS = 200  # of a reason, which quotes the cell it is about
 STATEMENT_ROWS = 1_000  # rows per INSERT ... VALUES statement (at most 13 parameters each: < 32,766)
 WRITE_SLICE = 100_000  # rows turned into Python values at a time
 IMPORT_CACHE_KIB = 400_000  # SQLite's page cache while importing; it only grows as pages are used
+IDLE_POLL_S = 0.005  # how often a writer waiting for the next batch looks for finished parts
 SORT_THREADS = 2  # helper threads for rebuilding an index (this is a 2-core machine's worth)
 SORT_PIECE_KIB = 4_096  # the pieces they sort: small enough that even 1M orders make several
 DROP_INDEX_MIN_ROWS = 50_000  # below this, keeping orders_customer up to date costs little
@@ -176,7 +177,9 @@ def import_file(
             if resolver is not None and resolver.before:
                 resolver.conn = lookups = store.reading_connection()
             # Closed on the way out, so an error here also stops the reading thread.
-            with closing(_ahead(lambda: _prepared_batches(reader, resolver, stager))) as batches:
+            # While the next batch is read, the writer lands staged parts the child has finished.
+            idle = run.land_finished_parts if stager is not None else None
+            with closing(_ahead(lambda: _prepared_batches(reader, resolver, stager), idle)) as batches:
                 for prepared, resolution in batches:
                     run.land(prepared, resolution)
                     if progress is not None:
@@ -269,14 +272,15 @@ def _prepared_batches(reader: RecordReader, customers: "_CustomerResolver | None
             yield prepared, resolution
 
 
-def _ahead(produce: Callable[[], Iterator[T]]) -> Iterator[T]:
+def _ahead(produce: Callable[[], Iterator[T]], idle: Callable[[], None] | None = None) -> Iterator[T]:
     """Run ``produce()`` on a worker thread, one item ahead of the consumer.
 
     polars releases the GIL, and so does SQLite while it steps, so the next
     batch is read and checked while this one is written; the worker starts
     an item only once the consumer has taken the one before, so at most two
-    batches are in memory. An error in the worker is raised here; stopping
-    early (an error here, Ctrl-C) stops the worker.
+    batches are in memory. While the consumer waits for an item, it calls
+    ``idle()`` every few milliseconds. An error in the worker is raised
+    here; stopping early (an error here, Ctrl-C) stops the worker.
     """
     handoff: queue.SimpleQueue = queue.SimpleQueue()
     turn = threading.Semaphore(1)  # the worker's permission to start the next item
@@ -305,7 +309,11 @@ def _ahead(produce: Callable[[], Iterator[T]]) -> Iterator[T]:
     worker.start()
     try:
         while True:
-            kind, value = handoff.get()
+            try:
+                kind, value = handoff.get(timeout=IDLE_POLL_S if idle is not None else None)
+            except queue.Empty:
+                idle()
+                continue
             turn.release()
             if kind == "end":
                 return
@@ -471,6 +479,16 @@ class _Run:
                     f"FROM {schema}.{STAGED} WHERE true" + self._ORDER_UPSERT
                 ).rowcount
             self._count_orders(before, changed, staged)
+
+    def land_finished_parts(self) -> None:
+        """Land the staged parts the child has finished and no batch will add to, without waiting.
+
+        Called while the writer would otherwise wait for the next batch: a part
+        lands as soon as it is written, not when the batch after it comes.
+        """
+        for part in self.stager.finished():
+            if part not in self.landed:
+                self._land_staged_orders(below=part + 1)
 
     def _drop_customer_index(self) -> None:
         """For an import larger than the table: one rebuild beats a million inserts in random order."""

@@ -759,6 +759,29 @@ def test_staged_parts_have_the_stores_page_size(tmp_path, monkeypatch):
     stager.close()
 
 
+def test_a_part_is_finished_once_written_and_closed_to_more_batches(tmp_path, monkeypatch):
+    """The writer lands what finished() names without waiting: never a part still being written or added to."""
+    import time
+
+    from core import bulkwrite
+    from core.bulkwrite import Stager
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(bulkwrite, "PARTS", 2)
+    stager = Stager()
+    frame = pl.DataFrame({"order_id": ["A", "B"], "customer": [1, 2]})
+    assert stager.finished() == []
+    first = stager.put(stager.write(frame))
+    deadline = time.monotonic() + 30
+    while not stager.finished() and time.monotonic() < deadline:  # the child writes it meanwhile
+        time.sleep(0.01)
+    assert stager.finished() == [first] == [1]
+    last = stager.put(stager.write(frame))
+    assert stager.ready(last) == 2
+    assert stager.finished() == [1]  # the last part takes every batch from here on: only the end closes it
+    stager.close()
+
+
 def test_a_staging_child_that_miscounts_fails_the_import_instead_of_waiting(tmp_path, monkeypatch):
     """The parent waits for a report per file it sent, then compares rows: a wrong count cannot hang it."""
     import subprocess
