@@ -22,7 +22,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -284,16 +284,15 @@ def _csv_batches(table: Table, chunk_bytes: int) -> Iterator[Batch]:
             else:
                 cut = len(data)
             piece, carry = data[:cut], data[cut:]
-            read = _fast_frame(table, piece, codec, line, width)
-            if read is None:
+            block = _fast_frame(table, piece, codec, line, width)
+            if block is None:
                 # A quoted field spans lines somewhere in this block: from its
                 # start (a record boundary) on, follow the quotes exactly.
                 yield from _exact_batches(table, codec, offset, line, width)
                 return
-            frame, lines = read
             offset += len(piece)
-            line += lines
-            yield Batch(frame, offset, _padded(piece, table.delimiter or ","))
+            line += block.lines
+            yield Batch(block.frame, offset, block.padded)
 
 
 def _utf8_error(table: Table, piece: bytes, codec: str, line: int) -> InputError:
@@ -306,8 +305,14 @@ def _utf8_error(table: Table, piece: bytes, codec: str, line: int) -> InputError
     return InputError(f"{table.name}: line {line} is not valid {codec.upper()}; pass --encoding {other}")
 
 
-def _fast_frame(table: Table, piece: bytes, codec: str, line: int, width: int) -> tuple[pl.DataFrame, int] | None:
-    """The records of ``piece`` (whole lines) and its number of lines, or None if a quoted field spans lines in it."""
+class _Block(NamedTuple):
+    frame: pl.DataFrame  # the records, blank lines left out
+    lines: int  # physical lines read, blank ones included
+    padded: bool  # see Batch
+
+
+def _fast_frame(table: Table, piece: bytes, codec: str, line: int, width: int) -> _Block | None:
+    """The records of ``piece`` (whole lines), or None if a quoted field spans lines in it."""
     if codec == "utf-8":
         utf8 = piece
     else:
@@ -342,14 +347,18 @@ def _fast_frame(table: Table, piece: bytes, codec: str, line: int, width: int) -
         fields = _count_fields(unquoted, delimiter)
     else:
         fields = _vouched_fields(lines, cells[table.cell(width - 1)], utf8, delimiter, width)
-    blank = lines.str.strip_chars(f' \t\r"{delimiter}').str.len_bytes() == 0
+    padded = _padded(utf8, delimiter)
+    if padded:
+        blank = lines.str.strip_chars(f' \t\r"{delimiter}').str.len_bytes() == 0
+    else:  # no whitespace next to a delimiter or a line end: a blank line holds only delimiters
+        blank = lines.str.len_bytes() == (fields - 1).cast(pl.UInt32)
     crlf = b"\r" in utf8
     del utf8
     frame = cells.with_columns(
         pl.int_range(line, line + cells.height, dtype=pl.Int64).alias(LINE), fields,
         lines.str.strip_suffix("\r") if crlf else lines,
     )
-    return (frame.filter(~blank) if blank.any() else frame), cells.height
+    return _Block(frame.filter(~blank) if blank.any() else frame, cells.height, padded)
 
 
 def _padded(piece: bytes, delimiter: str) -> bool:
