@@ -7,11 +7,14 @@ as text, each record with the physical line it starts on (header = line 1;
 for Parquet the 1-based row number), its number of fields and its raw text.
 
 The fast path reads each block (whole lines, ~16 MB) twice with polars: once
-as plain lines (for line numbers, field counts and raw text) and once as
-CSV. That is exact as long as no quoted field spans lines, which holds when
-every line has an even number of quote characters. The first block where it
-fails switches the rest of the file to Python's ``csv`` module, slower but
-following quoted line breaks, so line numbers stay right.
+as plain lines (for line numbers, raw text, blank lines and the field counts
+of lines that need counting) and once as CSV. That is exact as long as no
+quoted field spans lines, which holds when every line has an even number of
+quote characters. The first block where it fails switches the rest of the
+file to Python's ``csv`` module, slower but following quoted line breaks, so
+line numbers stay right. Most exports quote nothing and pad no cell; for
+those, one look at a block's bytes stands in for per-line work (see
+``_vouched_fields`` and ``_padded``).
 """
 
 from __future__ import annotations
