@@ -103,7 +103,10 @@ def parse_instant_text(text: str, zone: ZoneInfo) -> int | None:
         shift = 0
     else:
         digits = offset[1:].replace(":", "")
-        shift = int(digits[:2]) * 3600 + int(digits[2:4] or 0) * 60
+        hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+        if hours > 23 or minutes > 59:  # no such offset
+            return None
+        shift = hours * 3600 + minutes * 60
         if offset[0] == "-":
             shift = -shift
     return int(naive.replace(tzinfo=timezone(timedelta(seconds=shift))).timestamp())

@@ -298,6 +298,10 @@ def _csv_batches(table: Table, chunk_bytes: int) -> Iterator[Batch]:
             yield Batch(block.frame, offset, block.padded)
 
 
+def _nul_error(table: Table, line: int) -> InputError:
+    return InputError(f"{table.name}: line {line} holds a NUL byte: binary data, not CSV text")
+
+
 def _utf8_error(table: Table, piece: bytes, codec: str, line: int) -> InputError:
     """Name the first line that does not decode (the whole piece failed somewhere)."""
     try:
@@ -324,6 +328,8 @@ def _fast_frame(table: Table, piece: bytes, codec: str, line: int, width: int) -
         except UnicodeDecodeError:
             raise _utf8_error(table, piece, codec, line) from None
     delimiter = table.delimiter or ","
+    if b"\x00" in utf8:
+        raise _nul_error(table, line + utf8.count(b"\n", 0, utf8.index(b"\x00")))
     try:
         # Each physical line as one string: no quoting, and a separator that text never holds.
         lines = pl.read_csv(
@@ -339,11 +345,14 @@ def _fast_frame(table: Table, piece: bytes, codec: str, line: int, width: int) -
         if (quotes % 2 == 1).any():
             return None
         unquoted = lines.zip_with(quotes == 0, lines.str.replace_all(_QUOTED.pattern, ""))
-    cells = pl.read_csv(
-        io.BytesIO(utf8), has_header=False, separator=delimiter, quote_char='"',
-        schema={table.cell(index): pl.String for index in range(width)}, missing_columns="insert", extra_columns="ignore",
-        truncate_ragged_lines=True, empty_string_is_null=True, raise_if_empty=False,
-    )
+    try:
+        cells = pl.read_csv(
+            io.BytesIO(utf8), has_header=False, separator=delimiter, quote_char='"',
+            schema={table.cell(index): pl.String for index in range(width)}, missing_columns="insert",
+            extra_columns="ignore", truncate_ragged_lines=True, empty_string_is_null=True, raise_if_empty=False,
+        )
+    except pl.exceptions.ComputeError:  # a quote polars will not read (`"1"x`): the csv module reads it
+        return None
     if cells.height != len(lines):  # a layout the line split and the parser read differently
         return None
     if quoted:
@@ -455,6 +464,8 @@ def _exact_batches(table: Table, codec: str, offset: int, line: int, width: int)
             except csv.Error as exc:
                 raise InputError(f"{table.name}: line {line}: {exc}") from None
             raw = tap.record_text()
+            if "\x00" in raw:
+                raise _nul_error(table, line + raw.count("\n", 0, raw.index("\x00")))
             start = line
             line += raw.count("\n") or 1
             done += len(raw.encode(codec))

@@ -582,6 +582,12 @@ def test_every_row_rejected_is_refused_but_the_rejects_are_kept(store, tmp_path)
          "columns.csv: no customer_id or email, placed_at, total column (columns found: id, when, sum); "
          "name one with --map customer_id=COLUMN"),
         ("fake.parquet", b"PAR1 not really", "fake.parquet: a Parquet file that is cut short or damaged"),
+        # Past the first 8 KB, where a binary file is told at a glance: the line is named.
+        ("nul.csv", ORDERS_HEADER.encode() + b"A,C1,2025-01-05,1,0,paid,\n" * 1200 + b"X\x00,C1,2025-01-05,1,0,paid,\n",
+         "nul.csv: line 1202 holds a NUL byte: binary data, not CSV text"),
+        ("nul-after-quote.csv", ORDERS_HEADER.encode() + b'A1,C1,2025-01-05,1,0,paid,"two\nlines"\n'
+         + b"A,C1,2025-01-05,1,0,paid,\n" * 400 + b"A2,C1,2025-01-05,1,0,paid,x\x00\n",
+         "nul-after-quote.csv: line 404 holds a NUL byte"),
     ],
 )
 def test_file_level_problems_refuse_with_one_line_and_write_nothing(store, tmp_path, name, content, message):
@@ -594,6 +600,23 @@ def test_file_level_problems_refuse_with_one_line_and_write_nothing(store, tmp_p
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
     assert dump(store) == before
+
+
+def test_a_nul_byte_at_the_start_of_a_later_block_is_named_too(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(csvread, "CHUNK_BYTES", 400)
+    path = tmp_path / "late-nul.csv"
+    path.write_bytes(ORDERS_HEADER.encode() + b"A1,C1,2025-01-05,1,0,paid,\n" * 400 + b"\x00B,C1,2025-01-05,1,0,paid,\n")
+    before = dump(store)
+    with pytest.raises(InputError, match="late-nul.csv: line 402 holds a NUL byte"):
+        run(store, "orders", path)
+    assert dump(store) == before
+
+
+def test_a_quote_polars_will_not_read_is_read_as_pythons_csv_module_reads_it(store, tmp_path):
+    path = write(tmp_path, "quirk.csv", ORDERS_HEADER + '"A"1,C1,2025-01-05,1,0,paid,\nA2,C1,2025-01-05,2,0,paid,\n')
+    result = run(store, "orders", path)
+    assert (result.inserted, result.rejected) == (2, 0)
+    assert sorted(orders(store)) == ["A1", "A2"]
 
 
 def test_a_directory_is_not_a_file(store, tmp_path):

@@ -38,6 +38,9 @@ def utc(*parts) -> int:
         ("2025-02-30", None),
         ("05/01/2025", None),
         ("soon", None),
+        ("2024-01-05T10:00:00+24:00", None),  # no offset is a day or more
+        ("2024-01-05 10:00:00 +9900", None),
+        ("2024-01-05T10:00:00+08:60", None),
     ],
 )
 def test_instants_in_every_layout_agree_with_the_reference_parser(text, expected):
