@@ -1,9 +1,9 @@
 """Turning the text cells of an imported file into typed values.
 
 Every parser here takes text (already stripped, blanks as null) and gives
-values, null where the text cannot be read: a :class:`Reading` for
-:func:`read_columns`, which reads a frame's columns side by side, and a
-function of a Series for one column.
+values, null where the text cannot be read: a :class:`Reading`, for
+:func:`read_columns` (a frame's columns side by side) or :func:`read_column`
+(one Series).
 The caller tells "blank" from "unreadable" by comparing the two, so the
 rejection reasons stay with the importer.
 
@@ -30,11 +30,12 @@ class Reading(NamedTuple):
     """How to read a column of cells: most of them at once, then the rest.
 
     ``fast`` is one polars expression that reads the usual layouts (null
-    where it cannot); ``rest(text, result)`` fills in what it left open.
+    where it cannot); ``rest(text, result, todo)`` fills in the cells it
+    left open (``todo``: not blank, not read yet), called only if there are any.
     """
 
     fast: Callable[[pl.Expr], pl.Expr]
-    rest: Callable[[pl.Series, pl.Series], pl.Series]
+    rest: Callable[[pl.Series, pl.Series, pl.Series], pl.Series]
 
 
 def read_columns(frame: pl.DataFrame, readings: Mapping[str, Reading]) -> list[pl.Series]:
@@ -44,7 +45,12 @@ def read_columns(frame: pl.DataFrame, readings: Mapping[str, Reading]) -> list[p
     runs side by side on its threads; then each column's rest.
     """
     fast = frame.select(reading.fast(pl.col(name)).alias(name) for name, reading in readings.items())
-    return [reading.rest(frame[name], fast[name]).alias(name) for name, reading in readings.items()]
+    read = []
+    for name, reading in readings.items():
+        text, result = frame[name], fast[name]
+        todo = text.is_not_null() & result.is_null()
+        read.append((reading.rest(text, result, todo) if todo.any() else result).alias(name))
+    return read
 
 
 def read_column(text: pl.Series, reading: Reading) -> pl.Series:
@@ -136,8 +142,7 @@ def instant_reading(zone: ZoneInfo) -> Reading:
     The first layout reads most files whole; the others, then the reference
     parser, take what each leaves.
     """
-    def rest(text: pl.Series, result: pl.Series) -> pl.Series:
-        todo = text.is_not_null() & result.is_null()
+    def rest(text: pl.Series, result: pl.Series, todo: pl.Series) -> pl.Series:
         for layout in _NAIVE_LAYOUTS[1:]:
             if not todo.any():
                 break
@@ -153,11 +158,6 @@ def instant_reading(zone: ZoneInfo) -> Reading:
         return result
 
     return Reading(lambda text: _naive(text, _NAIVE_LAYOUTS[0], zone), rest)
-
-
-def instants(text: pl.Series, zone: ZoneInfo) -> pl.Series:
-    """Unix seconds (Int64) for each cell; null where blank or unreadable."""
-    return read_column(text, instant_reading(zone))
 
 
 # --- money -----------------------------------------------------------------
@@ -225,23 +225,15 @@ def amount_reading(decimal_comma: bool = False) -> Reading:
         # hundredth of a cent, so rounding to whole cents is exact.
         return pl.when(simple).then((digits.cast(pl.Float64, strict=False) * 100).round().cast(pl.Int64, strict=False))
 
-    def rest(text: pl.Series, result: pl.Series) -> pl.Series:
-        todo = text.is_not_null() & result.is_null()
-        if todo.any():
-            result = _by_distinct_value(result, text, todo, lambda value: parse_amount_text(value, decimal_comma))
-        return result
+    def rest(text: pl.Series, result: pl.Series, todo: pl.Series) -> pl.Series:
+        return _by_distinct_value(result, text, todo, lambda value: parse_amount_text(value, decimal_comma))
 
     return Reading(fast, rest)
 
 
-def amounts(text: pl.Series, decimal_comma: bool = False) -> pl.Series:
-    """Integer cents (Int64) for each cell, negative where the text is; null if blank or unreadable."""
-    return read_column(text, amount_reading(decimal_comma))
-
-
 # --- words -----------------------------------------------------------------
 
-# Keys are lowercase with "_" for spaces and hyphens, as :func:`words` compares them.
+# Keys are lowercase with "_" for spaces and hyphens, as :func:`word_reading` compares them.
 CONSENT_WORDS: dict[str, int] = {
     **dict.fromkeys(("1", "yes", "y", "true", "t", "subscribed", "opted_in", "opt_in", "是"), 1),
     **dict.fromkeys(("0", "no", "n", "false", "f", "not_subscribed", "否"), 0),
@@ -251,20 +243,12 @@ CONSENT_WORDS: dict[str, int] = {
 
 def word_reading(vocabulary: dict[str, object], dtype: pl.DataType) -> Reading:
     """Map each cell through ``vocabulary`` (case-insensitive; spaces and hyphens as "_"); null if blank or unknown."""
-    def rest(text: pl.Series, result: pl.Series) -> pl.Series:
-        todo = text.is_not_null() & result.is_null()
-        if todo.any():  # only cells not already written as the vocabulary writes them
-            normal = text.filter(todo).str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
-            found = normal.replace_strict(vocabulary, default=None, return_dtype=dtype)
-            result = result.scatter(todo.arg_true(), found)
-        return result
+    def rest(text: pl.Series, result: pl.Series, todo: pl.Series) -> pl.Series:
+        # Only cells not already written as the vocabulary writes them.
+        normal = text.filter(todo).str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
+        return result.scatter(todo.arg_true(), normal.replace_strict(vocabulary, default=None, return_dtype=dtype))
 
     return Reading(lambda text: text.replace_strict(vocabulary, default=None, return_dtype=dtype), rest)
-
-
-def words(text: pl.Series, vocabulary: dict[str, object], dtype: pl.DataType) -> pl.Series:
-    """Map each cell through ``vocabulary`` (case-insensitive; spaces and hyphens as "_"); null if blank or unknown."""
-    return read_column(text, word_reading(vocabulary, dtype))
 
 
 # --- helpers ---------------------------------------------------------------

@@ -86,7 +86,7 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 ORDER_STATUSES = ("paid", "pending", "cancelled", "voided", "test", "staff")
-# Other shops' words for our statuses (keys as cells.words compares them).
+# Other shops' words for our statuses (keys as cells.word_reading compares them).
 # "refunded" is paid with the whole total refunded, unless a refunded column
 # says how much.
 STATUS_WORDS: dict[str, str] = {

@@ -44,14 +44,14 @@ def utc(*parts) -> int:
     ],
 )
 def test_instants_in_every_layout_agree_with_the_reference_parser(text, expected):
-    vectorised = cells.instants(pl.Series([text]), SHANGHAI)[0]
+    vectorised = cells.read_column(pl.Series([text]), cells.instant_reading(SHANGHAI))[0]
     assert vectorised == expected
     assert cells.parse_instant_text(text, SHANGHAI) == expected
 
 
 def test_a_local_time_skipped_by_daylight_saving_is_unreadable():
     new_york = ZoneInfo("America/New_York")
-    assert cells.instants(pl.Series(["2024-03-10 02:30:00"]), new_york)[0] is None
+    assert cells.read_column(pl.Series(["2024-03-10 02:30:00"]), cells.instant_reading(new_york))[0] is None
     assert cells.parse_instant_text("2024-03-10 02:30", new_york) is None
 
 
@@ -83,7 +83,7 @@ def test_a_local_time_skipped_by_daylight_saving_is_unreadable():
     ],
 )
 def test_amounts_become_exact_cents(text, comma, expected):
-    assert cells.amounts(pl.Series([text]), decimal_comma=comma)[0] == expected
+    assert cells.read_column(pl.Series([text]), cells.amount_reading(comma))[0] == expected
     assert cells.parse_amount_text(text, decimal_comma=comma) == expected
 
 
@@ -96,17 +96,19 @@ def test_amounts_become_exact_cents(text, comma, expected):
 def test_vectorised_amounts_agree_with_the_reference_parser(texts, comma):
     expected = [cells.parse_amount_text(text, decimal_comma=comma) if text.strip() else None for text in texts]
     blank_as_null = [text if text.strip() else None for text in texts]
-    assert cells.amounts(pl.Series(blank_as_null, dtype=pl.String), decimal_comma=comma).to_list() == expected
+    read = cells.read_column(pl.Series(blank_as_null, dtype=pl.String), cells.amount_reading(comma))
+    assert read.to_list() == expected
 
 
 def test_blank_cells_stay_null():
-    assert cells.amounts(pl.Series([None], dtype=pl.String)).to_list() == [None]
-    assert cells.instants(pl.Series([None], dtype=pl.String), SHANGHAI).to_list() == [None]
+    assert cells.read_column(pl.Series([None], dtype=pl.String), cells.amount_reading()).to_list() == [None]
+    assert cells.read_column(pl.Series([None], dtype=pl.String), cells.instant_reading(SHANGHAI)).to_list() == [None]
 
 
 def test_consent_words():
     words = pl.Series(["Yes", "no", "TRUE", "0", "Subscribed", "unsubscribed", "opted out", "Opted-Out", "maybe", None])
-    assert cells.words(words, cells.CONSENT_WORDS, pl.Int64).to_list() == [1, 0, 1, 0, 1, -1, -1, -1, None, None]
+    read = cells.read_column(words, cells.word_reading(cells.CONSENT_WORDS, pl.Int64))
+    assert read.to_list() == [1, 0, 1, 0, 1, -1, -1, -1, None, None]
 
 
 @pytest.mark.parametrize(
