@@ -14,7 +14,7 @@ quote characters. The first block where it fails switches the rest of the
 file to Python's ``csv`` module, slower but following quoted line breaks, so
 line numbers stay right. Most exports quote nothing and pad no cell; for
 those, one look at a block's bytes stands in for per-line work (see
-``_vouched_fields`` and ``_padded``).
+``_vouched_fields`` and ``_spaces_touch_edges``).
 """
 
 from __future__ import annotations
@@ -359,12 +359,12 @@ def _fast_frame(table: Table, piece: bytes, codec: str, line: int, width: int) -
         fields = _count_fields(unquoted, delimiter)
     else:
         fields = _vouched_fields(lines, cells[table.cell(width - 1)], utf8, delimiter, width)
-    padded = _padded(utf8, delimiter)
+    crlf = b"\r" in utf8
+    padded = quoted or crlf or _spaces_touch_edges(utf8, delimiter)
     if padded:
         blank = lines.str.strip_chars(f' \t\r"{delimiter}').str.len_bytes() == 0
     else:  # no whitespace next to a delimiter or a line end: a blank line holds only delimiters
         blank = lines.str.len_bytes() == (fields - 1).cast(pl.UInt32)
-    crlf = b"\r" in utf8
     del utf8
     frame = cells.with_columns(
         pl.int_range(line, line + cells.height, dtype=pl.Int64).alias(LINE), fields,
@@ -373,15 +373,14 @@ def _fast_frame(table: Table, piece: bytes, codec: str, line: int, width: int) -
     return _Block(frame.filter(~blank) if blank.any() else frame, cells.height, padded)
 
 
-def _padded(piece: bytes, delimiter: str) -> bool:
-    """Whether a cell of ``piece`` (whole lines) may start or end with whitespace.
+def _spaces_touch_edges(piece: bytes, delimiter: str) -> bool:
+    """Whether whitespace touches a delimiter or a line's end in ``piece`` (whole lines, no quotes, LF ends).
 
-    Most exports never pad a cell, and then nothing need strip every cell of
-    every column. Only plain ASCII with LF line ends and no quotes is looked
-    at: there a cell is padded only if whitespace touches a delimiter or a
-    line's end.
+    If not, no cell starts or ends with whitespace, so nothing need strip
+    each cell (most exports pad none). Only plain ASCII is looked at; any
+    other text counts as touching.
     """
-    if b'"' in piece or b"\r" in piece or not piece.isascii():
+    if not piece.isascii():
         return True
     spaces = [byte for byte in b" \t\x0b\x0c" if byte != ord(delimiter) and bytes([byte]) in piece]
     if not spaces:

@@ -486,9 +486,9 @@ class _Run:
         Called while the writer would otherwise wait for the next batch: a part
         lands as soon as it is written, not when the batch after it comes.
         """
-        for part in self.stager.finished():
-            if part not in self.landed:
-                self._land_staged_orders(below=part + 1)
+        finished = self.stager.finished()
+        if finished:  # in order: the child writes the parts one after another
+            self._land_staged_orders(below=finished[-1] + 1)
 
     def _drop_customer_index(self) -> None:
         """For an import larger than the table: one rebuild beats a million inserts in random order."""
