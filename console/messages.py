@@ -66,6 +66,7 @@ class TiersData:
     grid: tuple[tuple[int, ...], ...]  # R1..R5 rows, F1..F5 columns
     moves_tracked: bool
     warnings: tuple[str, ...]
+    stale: bool  # the newest order is well before the as-of
 
     @classmethod
     def from_summary(cls, summary: Mapping[str, Any], reading_model: str) -> "TiersData":
@@ -86,6 +87,7 @@ class TiersData:
             grid=tuple(tuple(int(count) for count in row) for row in summary["grid"]),
             moves_tracked=bool(summary["moves_tracked"]),
             warnings=tuple(summary.get("warnings") or ()),
+            stale=bool(summary.get("stale")),
         )
 
 

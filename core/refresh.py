@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str, float], None]
 
+# A reading whose newest order is older than this (before its as-of) is called stale.
+STALE_AFTER_DAYS = 30
 SNAPSHOT = "reading.arrow"
 SNAPSHOT_META = "reading.json"
 # Bump when the saved reading's columns change: an older file is ignored, not misread.
@@ -97,7 +99,8 @@ def refresh(store: "Store", *, as_of: date, actor: "User", now: int,
 
     step("writing", 0.7)
     warnings = []
-    if new.stale_days is not None and new.stale_days > 30:
+    stale = new.stale_days is not None and new.stale_days > STALE_AFTER_DAYS
+    if stale:
         newest = EPOCH_DAY.toordinal() + new.newest_order_day
         warnings.append(
             f"the newest order ({date.fromordinal(newest)}) is {new.stale_days} days older than the as-of "
@@ -125,7 +128,8 @@ def refresh(store: "Store", *, as_of: date, actor: "User", now: int,
             moves = _write_events(conn, diff, refresh_id, as_of, now, new.model, count_tiers=not model_changed)
         counts = _counts(new, diff, baseline or model_changed)
         counts.update(changed_rows=changed_rows, tier_moves=moves["tier"], lifecycle_moves=moves["lifecycle"],
-                      tag_changes=moves["tag"], baseline=baseline, warnings=warnings)
+                      tag_changes=moves["tag"], baseline=baseline, warnings=warnings,
+                      stale_days=new.stale_days if stale else None)
         conn.execute(
             "UPDATE refreshes SET method = ?, cut_points = ?, counts = ? WHERE id = ?",
             (json.dumps(_methods(new)), json.dumps(new.method(), default=float), json.dumps(counts, default=float),

@@ -72,7 +72,13 @@ def summary(store: "Store", model: str | None = None) -> dict[str, Any]:
         "revenue_total_cents": counts["revenue_total"],
         "moves_tracked": tracked,
         "warnings": counts.get("warnings", []),
+        "stale": counts["stale_days"] is not None if "stale_days" in counts else _said_stale(counts),
     }
+
+
+def _said_stale(counts: dict) -> bool:
+    """A reading made before ``stale_days`` was recorded said so only in its warning's words."""
+    return any("probably stale" in warning for warning in counts.get("warnings", []))
 
 
 def _segments_from_snapshot(store: "Store", latest: dict, model: str) -> dict[str, dict]:

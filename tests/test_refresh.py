@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from core.errors import PermissionDenied
 from core.refresh import current_reading, latest_refresh, refresh
+from core import tiers
 from core.users import add_user, current_user
 from tests.conftest import AS_OF, NOW, make_store
 from tests.factories import Shop, days_before
@@ -163,6 +164,16 @@ def test_stale_data_is_called_out(store, as_user):
     shop.orders(shop.customer("a"), days_before(AS_OF, 100))
     result = run(store)
     assert any("probably stale" in warning for warning in result.warnings)
+    assert result.counts["stale_days"] == 100
+    assert tiers.summary(store)["stale"] is True
+    # A reading made before stale_days was recorded still reads as stale, from its warning.
+    store.conn.execute("UPDATE refreshes SET counts = json_remove(counts, '$.stale_days')")
+    assert tiers.summary(store)["stale"] is True
+
+    shop.orders(shop.customer("b"), days_before(AS_OF, 2))
+    fresh = run(store)
+    assert fresh.warnings == () and fresh.counts["stale_days"] is None
+    assert tiers.summary(store)["stale"] is False
 
 
 def test_rfm_agrees_with_an_independent_sql_recomputation(store, as_user):

@@ -274,9 +274,8 @@ class TiersScreen(TierdeskScreen):
             )
         if highlighted is not None and highlighted in {row.segment for row in data.rows}:
             table.move_cursor(row=table.get_row_index(highlighted))
-        stale = any("stale" in warning for warning in data.warnings)
         caption.update(Text.assemble(
-            ("⚠ stale data · ", "bold") if stale else "",
+            ("⚠ stale data · ", "bold") if data.stale else "",
             f"{data.model} · {data.population:,} customers · {data.scored:,} scored · "
             f"{data.lookback_days}-day window",
             no_wrap=True, overflow="ellipsis",
