@@ -43,6 +43,10 @@ EXACT_BATCH_ROWS = 100_000
 PARQUET_BATCH_ROWS = 500_000
 DELIMITERS = (",", ";", "\t", "|")
 _QUOTED = re.compile(r'"[^"]*"')
+# What a cell is stripped of: polars' strip_chars(), Unicode's White_Space (Python's str.strip
+# also takes \x1c-\x1f). A line of only these, delimiters and quotes is blank to both readers.
+WHITESPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+              + "\u2028\u2029\u202f\u205f\u3000")
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class Table:
     data_offset: int = 0  # CSV: byte offset of the first record after the header
     first_line: int = 2  # CSV: the physical line that record starts on
     rows: int | None = None  # Parquet: known up front
+    cr_lines: bool = False  # CSV: lines end with a lone CR (Excel's "CSV (Macintosh)"): read exactly
     unusable: tuple[tuple[int, str], ...] = ()  # Parquet: columns of a type no field can read, and that type
 
     @property
@@ -171,10 +176,12 @@ def _open_csv(path: Path, size: int, head: bytes, encoding: str) -> Table:
         raise InputError(f"{name}: no readable header line") from None
     if not any(cell.strip() for cell in header):
         raise InputError(f"{name}: the first line is not a header (it is empty)")
+    # Lines that end with a lone CR: no LF anywhere in the first megabyte.
+    cr_lines = b"\r" in head and b"\n" not in head
     # The record after the header starts after the header's last line break.
     offset = skip
     for _ in range(header_lines):
-        newline = head.find(b"\n", offset)
+        newline = head.find(b"\r" if cr_lines else b"\n", offset)
         if newline < 0:
             offset = size
             break
@@ -183,7 +190,7 @@ def _open_csv(path: Path, size: int, head: bytes, encoding: str) -> Table:
         raise InputError(f"{name}: has a header but no rows")
     return Table(
         path=path, format="csv", encoding=encoding, delimiter=delimiter, columns=_unique(header),
-        size=size, data_offset=offset, first_line=header_lines + 1,
+        size=size, data_offset=offset, first_line=header_lines + 1, cr_lines=cr_lines,
     )
 
 
@@ -263,6 +270,9 @@ def _csv_batches(table: Table, chunk_bytes: int) -> Iterator[Batch]:
     width = len(table.columns)
     line = table.first_line
     offset = table.data_offset
+    if table.cr_lines:  # the fast path splits lines at LF only
+        yield from _exact_batches(table, codec, offset, line, width)
+        return
     with open(table.path, "rb") as handle:
         handle.seek(offset)
         carry = b""
@@ -362,7 +372,7 @@ def _fast_frame(table: Table, piece: bytes, codec: str, line: int, width: int) -
     crlf = b"\r" in utf8
     padded = quoted or crlf or _spaces_touch_edges(utf8, delimiter)
     if padded:
-        blank = lines.str.strip_chars(f' \t\r"{delimiter}').str.len_bytes() == 0
+        blank = lines.str.strip_chars(f'{WHITESPACE}"{delimiter}').str.len_bytes() == 0
     else:  # no whitespace next to a delimiter or a line end: a blank line holds only delimiters
         blank = lines.str.len_bytes() == (fields - 1).cast(pl.UInt32)
     del utf8
@@ -466,9 +476,10 @@ def _exact_batches(table: Table, codec: str, offset: int, line: int, width: int)
             if "\x00" in raw:
                 raise _nul_error(table, line + raw.count("\n", 0, raw.index("\x00")))
             start = line
-            line += raw.count("\n") or 1
+            # Line breaks as csv reads them (LF, CRLF or a lone CR), so a CR-only file counts too.
+            line += raw.count("\n") + raw.count("\r") - raw.count("\r\n") or 1
             done += len(raw.encode(codec))
-            if not any(cell.strip() for cell in record):
+            if not any(cell.strip(WHITESPACE) for cell in record):
                 continue  # a blank line, or one of only delimiters
             for index in range(width):
                 columns[index].append(record[index] if index < len(record) else None)

@@ -153,7 +153,33 @@ def test_header_names_are_made_unique(tmp_path):
     assert open_table(path).columns == ("id", "ID (2)", "column 3", "total")
 
 
-_CELL = st.text(alphabet="ab 1\t", max_size=3)
+_CELL = st.text(alphabet="ab 1\t\x0b\x1c\xa0", max_size=3)
+
+
+def test_cells_are_stripped_of_what_blank_lines_are_made_of():
+    """The readers' WHITESPACE is exactly what polars strips from a cell."""
+    chars = [chr(code) for code in range(0x3001)]
+    stripped = pl.Series([char + "a" + char for char in chars]).str.strip_chars()
+    assert "".join(char for char, cell in zip(chars, stripped) if cell == "a") == "".join(sorted(csvread.WHITESPACE))
+
+
+def test_lines_may_end_with_lf_crlf_or_a_lone_cr(tmp_path):
+    """Excel's "CSV (Macintosh)" ends lines with a lone CR: the same records, on the same lines."""
+    rows = ["order_id,customer_id,placed_at,total", "A1,C1,2024-01-02,10.00", "", '"A2","C2', 'too",2024-01-03,x']
+    read = {}
+    for name, newline in (("lf", "\n"), ("crlf", "\r\n"), ("cr", "\r")):
+        path = tmp_path / f"{name}.csv"
+        path.write_bytes((newline.join(rows) + newline).encode())
+        table = open_table(path)
+        assert table.columns == ("order_id", "customer_id", "placed_at", "total") and table.first_line == 2
+        frame = pl.concat([batch.frame for batch in read_batches(table)])
+        # A quoted line break is kept as the file wrote it.
+        frame = frame.with_columns(pl.col("c1").str.replace(newline, "/", literal=True))
+        read[name] = frame.select(csvread.LINE, csvread.FIELDS, "c0", "c1", "c3").to_dicts()
+    assert read["cr"] == read["crlf"] == read["lf"] == [
+        {csvread.LINE: 2, csvread.FIELDS: 4, "c0": "A1", "c1": "C1", "c3": "10.00"},
+        {csvread.LINE: 4, csvread.FIELDS: 4, "c0": "A2", "c1": "C2/too", "c3": "x"},
+    ]
 
 
 @settings(max_examples=150, deadline=None)
