@@ -15,7 +15,6 @@ from console.messages import SearchDone
 from console.screens.base import TierdeskScreen
 from console.session import opened
 from console.widgets.member_table import align_rows
-from console.widgets.row_table import RowTable
 
 RESULT_LIMIT = 50
 
@@ -33,6 +32,12 @@ class CustomersScreen(TierdeskScreen):
                 tooltip="From the search box: move into the results."),
         Binding("escape", "leave_box", "Leave box", show=False, id="customers.leave_box",
                 tooltip="Leave the search box (then 1-5 switch sections and q quits)."),
+        # Textual's table binds Home and End to its first and last column,
+        # which a row cursor does not have; here they jump as in the member lists.
+        Binding("home", "first_result", "First", show=False, priority=True, id="customers.first",
+                tooltip="In the results: jump to the first one."),
+        Binding("end", "last_result", "Last", show=False, priority=True, id="customers.last",
+                tooltip="In the results: jump to the last one."),
     ]
 
     def __init__(self) -> None:
@@ -49,7 +54,7 @@ class CustomersScreen(TierdeskScreen):
         search.cursor_blink = self.tierdesk.cursor_blink
         yield search
         yield Static("", id="search-status")
-        table: DataTable = RowTable(id="results", cursor_type="row", zebra_stripes=True)
+        table: DataTable = DataTable(id="results", cursor_type="row", zebra_stripes=True)
         yield table
 
     def on_mount(self) -> None:
@@ -128,6 +133,8 @@ class CustomersScreen(TierdeskScreen):
             return search.has_focus
         if action == "search":
             return not search.has_focus
+        if action in ("first_result", "last_result"):
+            return self.query_one("#results", DataTable).has_focus  # in the box they move the text cursor
         return True
 
     def action_open(self) -> None:
@@ -137,6 +144,12 @@ class CustomersScreen(TierdeskScreen):
             from console.screens.customer import CustomerScreen
 
             self.app.push_screen(CustomerScreen(self.results[row].match, trail=("Customers",)))
+
+    def action_first_result(self) -> None:
+        self.query_one("#results", DataTable).action_scroll_top()
+
+    def action_last_result(self) -> None:
+        self.query_one("#results", DataTable).action_scroll_bottom()
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()

@@ -17,7 +17,6 @@ from console.messages import StoreFacts, TiersData, TiersLoaded
 from console.screens.base import TierdeskScreen
 from console.session import opened
 from console.widgets.charts import RevenueBars, RFGrid
-from console.widgets.row_table import RowTable
 
 VIEWS = ("table", "grid", "revenue")
 COLUMNS = (
@@ -83,6 +82,12 @@ class TiersScreen(TierdeskScreen):
                 tooltip="Compute a new reading (asks for the as-of); the console stays usable meanwhile."),
         Binding("v", "view", "View", id="tiers.view",
                 tooltip="Narrow terminals: cycle the table, the R × F grid and the revenue bars."),
+        # Textual's table binds Home and End to its first and last column,
+        # which a row cursor does not have; here they jump as in the member lists.
+        Binding("home", "first_row", "First", show=False, priority=True, id="tiers.first",
+                tooltip="Jump to the first segment."),
+        Binding("end", "last_row", "Last", show=False, priority=True, id="tiers.last",
+                tooltip="Jump to the last segment."),
     ]
 
     view: var[str] = var("table")
@@ -102,7 +107,7 @@ class TiersScreen(TierdeskScreen):
         with Horizontal(id="tiers-body"):
             with Vertical(id="table-pane"):
                 yield Static("", id="tiers-caption")
-                table: DataTable = RowTable(id="segments", cursor_type="row", zebra_stripes=True)
+                table: DataTable = DataTable(id="segments", cursor_type="row", zebra_stripes=True)
                 table.loading = True
                 yield table
                 yield Static("", id="moves-note")
@@ -316,6 +321,12 @@ class TiersScreen(TierdeskScreen):
                 return False  # all three views are on show
             return data is not None or None
         return True
+
+    def action_first_row(self) -> None:
+        self.query_one("#segments", DataTable).action_scroll_top()
+
+    def action_last_row(self) -> None:
+        self.query_one("#segments", DataTable).action_scroll_bottom()
 
     def action_members(self) -> None:
         segment = self._highlighted()
