@@ -72,12 +72,17 @@ def summary(store: "Store", model: str | None = None) -> dict[str, Any]:
         "revenue_total_cents": counts["revenue_total"],
         "moves_tracked": tracked,
         "warnings": counts.get("warnings", []),
-        "stale": counts["stale_days"] is not None if "stale_days" in counts else _said_stale(counts),
+        "stale": _stale(counts),
     }
 
 
-def _said_stale(counts: dict) -> bool:
-    """A reading made before ``stale_days`` was recorded said so only in its warning's words."""
+def _stale(counts: dict) -> bool:
+    """Whether a reading's newest order was long before its as-of (``stale_days`` recorded).
+
+    A reading made before ``stale_days`` was recorded said so only in its warning's words.
+    """
+    if "stale_days" in counts:
+        return counts["stale_days"] is not None
     return any("probably stale" in warning for warning in counts.get("warnings", []))
 
 
